@@ -1,0 +1,112 @@
+/* Warp-level tensor-core helpers (sm_80+ mma.sync m16n8k16, ldmatrix, cp.async).
+ *
+ * Fragment layouts (g = lane / 4, t = lane % 4):
+ *   A 16x16 row-major: a0 = A[g][2t..2t+1], a1 = A[g+8][2t..], a2 = A[g][2t+8..], a3 = A[g+8][2t+8..]
+ *   B 16x8  (k x n):   b0 = B[2t..2t+1][g],  b1 = B[2t+8..2t+9][g]
+ *   C 16x8  fp32:      c0,c1 = C[g][2t..2t+1], c2,c3 = C[g+8][2t..2t+1]
+ * Shared-memory tiles are bf16/fp16 rows padded by 8 elements (16 bytes) so the 8 row
+ * addresses of one ldmatrix fall in distinct bank groups. */
+#ifndef GDN_CORE_MMA_CUH
+#define GDN_CORE_MMA_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+/* Element type tag: 0 = bf16, 1 = fp16 (selects the mma instruction). */
+template <int IS_F16> struct gdn_elem;
+template <> struct gdn_elem<0> { typedef __nv_bfloat16 T; typedef __nv_bfloat162 T2; };
+template <> struct gdn_elem<1> { typedef __half T; typedef __half2 T2; };
+
+template <int IS_F16> __device__ __forceinline__ uint32_t gdn_pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t gdn_pack2<0>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+template <> __device__ __forceinline__ uint32_t gdn_pack2<1>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+
+template <int IS_F16> __device__ __forceinline__ float gdn_to_float(typename gdn_elem<IS_F16>::T x);
+template <> __device__ __forceinline__ float gdn_to_float<0>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ float gdn_to_float<1>(__half x) { return __half2float(x); }
+
+template <int IS_F16> __device__ __forceinline__ typename gdn_elem<IS_F16>::T gdn_from_float(float x);
+template <> __device__ __forceinline__ __nv_bfloat16 gdn_from_float<0>(float x) { return __float2bfloat16(x); }
+template <> __device__ __forceinline__ __half gdn_from_float<1>(float x) { return __float2half(x); }
+
+/* Unpacks a 32-bit pair of 16-bit elements. */
+template <int IS_F16> __device__ __forceinline__ float2 gdn_unpack2(uint32_t v);
+template <> __device__ __forceinline__ float2 gdn_unpack2<0>(uint32_t v) {
+  return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&v));
+}
+template <> __device__ __forceinline__ float2 gdn_unpack2<1>(uint32_t v) {
+  return __half22float2(*reinterpret_cast<__half2 *>(&v));
+}
+
+/* C += A * B, fp32 accumulators. */
+template <int IS_F16> __device__ __forceinline__ void gdn_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
+template <> __device__ __forceinline__ void gdn_mma<0>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <> __device__ __forceinline__ void gdn_mma<1>(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t gdn_smem_addr(const void *p) {
+  return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void gdn_ldmatrix_x4(uint32_t r[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(gdn_smem_addr(p)));
+}
+__device__ __forceinline__ void gdn_ldmatrix_x4_trans(uint32_t r[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(gdn_smem_addr(p)));
+}
+
+/* A fragment of the 16x16 block at (row0, col0) of a row-major tile with row pitch `ld`
+ * (elements): A[m][k] = tile[row0 + m][col0 + k]. */
+template <typename T>
+__device__ __forceinline__ void gdn_load_a(uint32_t a[4], const T *tile, int ld, int row0, int col0) {
+  int lane = threadIdx.x & 31;
+  int r = row0 + (lane & 15), c = col0 + ((lane >> 4) << 3);
+  gdn_ldmatrix_x4(a, tile + r * ld + c);
+}
+/* A fragment where the tile stores A transposed: A[m][k] = tile[row0 + k][col0 + m]. */
+template <typename T>
+__device__ __forceinline__ void gdn_load_a_trans(uint32_t a[4], const T *tile, int ld, int row0, int col0) {
+  int lane = threadIdx.x & 31;
+  int r = row0 + (lane & 7) + ((lane >> 4) << 3), c = col0 + (((lane >> 3) & 1) << 3);
+  gdn_ldmatrix_x4_trans(a, tile + r * ld + c);
+}
+/* B fragments of two adjacent n-tiles (16 k x 16 n) where the tile stores B as [n][k]:
+ * B[k][n] = tile[n0 + n][k0 + k]. b[0],b[1] -> n-tile 0; b[2],b[3] -> n-tile 1. */
+template <typename T>
+__device__ __forceinline__ void gdn_load_b_nk(uint32_t b[4], const T *tile, int ld, int k0, int n0) {
+  int lane = threadIdx.x & 31;
+  int r = n0 + (lane & 7) + ((lane >> 4) << 3), c = k0 + (((lane >> 3) & 1) << 3);
+  gdn_ldmatrix_x4(b, tile + r * ld + c);
+}
+/* Same where the tile stores B as [k][n]: B[k][n] = tile[k0 + k][n0 + n]. */
+template <typename T>
+__device__ __forceinline__ void gdn_load_b_kn(uint32_t b[4], const T *tile, int ld, int k0, int n0) {
+  int lane = threadIdx.x & 31;
+  int r = k0 + (lane & 7) + (((lane >> 3) & 1) << 3), c = n0 + ((lane >> 4) << 3);
+  gdn_ldmatrix_x4_trans(b, tile + r * ld + c);
+}
+
+/* 16-byte async global->shared copy; src_bytes < 16 zero-fills the rest (0: all zeros). */
+__device__ __forceinline__ void gdn_cp_async16(void *smem, const void *gmem, int src_bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void gdn_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void gdn_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+#endif

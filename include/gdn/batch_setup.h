@@ -1,0 +1,62 @@
+/* gdn_batch_setup: checks a batch descriptor ON THE DEVICE and builds the chunk tables
+ * of include/gdn/batch.h, as one single-block kernel that a graph replays per batch.
+ *
+ * Checks: 0 <= num_seqs <= max_seqs; cu_seqlens[0] == 0; cu_seqlens non-decreasing;
+ * cu_seqlens[num_seqs] <= max_tokens; every slot in [-1, num_slots); no slot named twice
+ * (slot -1 may repeat). On failure the header's status is set (every core kernel then
+ * writes nothing) and the optional host-visible error record gets the detail, like
+ * NCCL's asynchronous errors: read it after the stream work completes. */
+#ifndef GDN_BATCH_SETUP_H
+#define GDN_BATCH_SETUP_H
+
+#include <cuda_runtime_api.h>
+#include "gdn/batch.h"
+#include "gdn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Host-visible record of the last failed batch check (allocate it with
+ * cudaHostAlloc(..., cudaHostAllocMapped) or gdn_batch_error_record_create). Sticky:
+ * failures increment `count` and overwrite the detail; the host clears it. */
+typedef struct gdn_batch_error_record {
+  volatile int32_t count;
+  volatile int32_t status;    /* gdn_batch_error */
+  volatile int32_t index;
+  volatile int32_t value;
+  volatile int32_t value2;
+} gdn_batch_error_record;
+
+typedef struct gdn_batch_setup_args {
+  const int32_t *cu_seqlens;   /* device [max_seqs + 1] */
+  const int32_t *slots;        /* device [max_seqs] or NULL (all GDN_PAD_SLOT) */
+  const int32_t *num_seqs_dev; /* device scalar read at run time (graph replay), or NULL: use num_seqs */
+  int32_t num_seqs;
+  int32_t max_seqs;
+  int32_t max_tokens;
+  int32_t num_slots;           /* slots must lie in [-1, num_slots) */
+  void *workspace;             /* device, >= gdn_batch_workspace_bytes(...) bytes, 16-byte aligned */
+  size_t workspace_bytes;
+  gdn_batch_error_record *error_record; /* optional, mapped host memory */
+} gdn_batch_setup_args;
+
+size_t gdn_batch_workspace_bytes(int32_t max_seqs, int32_t max_tokens, int32_t num_slots);
+
+gdn_status gdn_batch_setup_validate(const gdn_batch_setup_args *args);
+/* The gdn_batch view the core operators take (pointers into the workspace). */
+gdn_status gdn_batch_setup_view(const gdn_batch_setup_args *args, gdn_batch *batch);
+gdn_status gdn_batch_setup_launch(const gdn_batch_setup_args *args, cudaStream_t stream);
+gdn_status gdn_batch_setup_add_node(const gdn_batch_setup_args *args, cudaGraph_t graph, const cudaGraphNode_t *deps,
+                                    size_t num_deps, cudaGraphNode_t *node);
+
+gdn_status gdn_batch_error_record_create(gdn_batch_error_record **record);
+void gdn_batch_error_record_destroy(gdn_batch_error_record *record);
+/* GDN_SUCCESS when no failure was recorded; else GDN_ERROR_INVALID_BATCH with the detail
+ * as the last-error message, and the record is cleared. Call after the work completed. */
+gdn_status gdn_batch_error_record_check(gdn_batch_error_record *record);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,97 @@
+/* chunk_delta_h: the gated delta-rule chunk state recurrence (FLA's
+ * chunk_gated_delta_rule_fwd_h), and chunk_scan_o: the same scan with the chunk
+ * output fused in, so neither h nor v_new makes a round trip through memory.
+ *
+ * Per (sequence, value head), chunk size 64, state S [K x V] fp32, for each chunk c:
+ *   h_c = S;  v_new = u - w S;
+ *   with g:  v_new_t *= exp(g_last - g_t),  S *= exp(g_last);
+ *   with gk: S[k, :] *= exp(gk_last[k])    (k must then be the gated key k*exp(gk_last - gk));
+ *   S += k^T v_new.
+ * g / gk are chunk-local inclusive cumsums of the log gates (ops/prologue makes them).
+ * The initial state is read from a pool [slots, Hv, V, K] fp32 (any strides) by the
+ * sequence's slot; the final state is written back to the same slot in place; slot -1
+ * means zero initial state and no write. The pool is updated exactly once per launch.
+ *
+ * Launch configuration (V-block, warps, cp.async stages) is fixed at plan time from the
+ * shape and device; overrides: GDN_CHUNK_H_BV (32|64), GDN_CHUNK_H_NUM_WARPS (4|8),
+ * GDN_CHUNK_H_NUM_STAGES (1..4), validated against the device's shared memory. */
+#ifndef GDN_CHUNK_DELTA_H_H
+#define GDN_CHUNK_DELTA_H_H
+
+#include <cuda_runtime_api.h>
+#include "gdn/batch.h"
+#include "gdn/device.h"
+#include "gdn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gdn_scan_config {
+  int bv;          /* V columns per CTA */
+  int num_warps;   /* 4 or 8 */
+  int num_stages;  /* cp.async pipeline depth */
+  size_t smem_bytes;
+  int o_mode;      /* 1: chunk_scan_o kernel */
+} gdn_scan_config;
+
+typedef struct gdn_chunk_delta_h_args {
+  gdn_batch batch;
+  gdn_tensor k;     /* [T, Hkk, K] bf16/fp16, Hkk divides Hv (grouped value heads) */
+  gdn_tensor w;     /* [T, Hv, K] */
+  gdn_tensor u;     /* [T, Hv, V] */
+  gdn_tensor g;     /* optional [T, Hv] fp32 */
+  gdn_tensor gk;    /* optional [T, Hv, K] fp32 */
+  gdn_tensor state; /* optional pool [num_slots, Hv, V, K] fp32 */
+  gdn_tensor h;     /* optional out [NT, Hv, K, V], k's dtype or fp32, NT >= batch.max_chunks */
+  gdn_tensor v_new; /* optional out [T, Hv, V], k's dtype */
+} gdn_chunk_delta_h_args;
+
+gdn_status gdn_chunk_delta_h_validate(const gdn_chunk_delta_h_args *args);
+gdn_status gdn_chunk_delta_h_plan(const gdn_chunk_delta_h_args *args, const gdn_device_info *dev,
+                                  gdn_scan_config *cfg);
+gdn_status gdn_chunk_delta_h_launch(const gdn_chunk_delta_h_args *args, const gdn_scan_config *cfg,
+                                    cudaStream_t stream);
+gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *args, const gdn_scan_config *cfg,
+                                      cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
+                                      cudaGraphNode_t *node);
+
+/* chunk_scan_o: o = scale * (q exp(g) h_c + causal_{j<=i}(q_i.k_j exp(g_i - g_j)) v_new_j)
+ * computed inside the scan. With l2norm, q and k rows are normalized on the fly
+ * (x / sqrt(sum x^2 + 1e-6)); w must then come from the normalized k. With gk, pass the
+ * gated key kg, the gated query qg = q exp(G) and aqk [T, Hv, 64] fp32, the scaled causal
+ * matrix of the per-key path (ops/chunk_intra makes all three); scale still applies to
+ * the q S term. */
+typedef struct gdn_chunk_scan_o_args {
+  gdn_batch batch;
+  gdn_tensor q;     /* [T, Hq, K], Hq divides Hv */
+  gdn_tensor k;     /* [T, Hkk, K] */
+  gdn_tensor w;     /* [T, Hv, K] */
+  gdn_tensor u;     /* [T, Hv, V] */
+  gdn_tensor g;     /* optional [T, Hv] fp32 */
+  gdn_tensor gk;    /* optional [T, Hv, K] fp32 */
+  gdn_tensor aqk;   /* optional [T, Hv, 64] fp32 (required with gk) */
+  gdn_tensor state; /* optional pool */
+  gdn_tensor o;     /* out [T, Hv, V] */
+  gdn_tensor h;     /* optional out, as in chunk_delta_h */
+  gdn_tensor v_new; /* optional out */
+  float scale;
+  int l2norm;
+} gdn_chunk_scan_o_args;
+
+gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *args);
+gdn_status gdn_chunk_scan_o_plan(const gdn_chunk_scan_o_args *args, const gdn_device_info *dev,
+                                 gdn_scan_config *cfg);
+gdn_status gdn_chunk_scan_o_launch(const gdn_chunk_scan_o_args *args, const gdn_scan_config *cfg,
+                                   cudaStream_t stream);
+gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *args, const gdn_scan_config *cfg,
+                                     cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
+                                     cudaGraphNode_t *node);
+
+/* Shared memory one CTA of the scan needs for a configuration (bytes). */
+size_t gdn_scan_config_smem(int K, int bv, int num_stages, int o_mode);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,68 @@
+/* Linear layer on cuBLASLt: Y[T, N] (+)= X[T, Kin] @ W^T (+ bias), the PyTorch nn.Linear
+ * convention (W is [N, Kin] row-major). bf16 or fp16 in and out, fp32 accumulation.
+ *
+ * Rows: the matmul always runs on all T = X.sizes[0] rows, the capacity T_max of a graph
+ * (the row count is fixed in the matmul node); pad rows are computed like the others, so
+ * give them defined inputs (gated_rmsnorm writes zeros there) if their output matters.
+ *
+ * Plan: gdn_linear_plan creates a cuBLASLt handle, the matmul descriptor and layouts, a
+ * private non-blocking stream (used only to capture the matmul into graphs) and picks ONE
+ * algorithm with cublasLtMatmulAlgoGetHeuristic for these shapes, strides and pointer
+ * alignments (no timing). Workspace: the plan cudaMallocs exactly what the chosen algorithm
+ * reports (0 to at most GDN_LINEAR_MAX_WORKSPACE = 32 MiB; GDN_LINEAR_WORKSPACE_MB in the
+ * environment lowers/raises the cap); gdn_linear_workspace_bytes reports it. The plan
+ * belongs to the device current at plan time; free it with gdn_linear_destroy (after the
+ * graphs holding its nodes are done, since they use its workspace).
+ *
+ * A plan is reusable for any tensors with the planned shapes, strides, dtypes and at least
+ * the planned pointer alignments (launch/add_node check this). One plan must not be used
+ * from two threads at once (the bias pointer is set on its descriptor per call).
+ *
+ * Bias: same dtype as Y is fused in the cuBLASLt epilogue. An fp32 bias with bf16/fp16 Y is
+ * fused when cuBLASLt offers it, else added by a small kernel after the matmul (one more
+ * rounding of Y); gdn_linear_bias_fused tells which. Y = X W^T + bias (+ Y_old when
+ * accumulate). */
+#ifndef GDN_LINEAR_H
+#define GDN_LINEAR_H
+
+#include <cuda_runtime_api.h>
+#include <stddef.h>
+#include "gdn/device.h"
+#include "gdn/status.h"
+#include "gdn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GDN_LINEAR_MAX_WORKSPACE (32u << 20)
+
+typedef struct gdn_linear_args {
+  gdn_tensor x;     /* [T, Kin] bf16/fp16, last dim contiguous, row stride >= Kin */
+  gdn_tensor w;     /* [N, Kin] dtype of x, last dim contiguous, row stride >= Kin */
+  gdn_tensor bias;  /* [N] fp32 or dtype of x, contiguous; optional */
+  gdn_tensor y;     /* [T, N] dtype of x, last dim contiguous, row stride >= N; disjoint from x, w, bias */
+  int accumulate;   /* 0: Y = X W^T (+ bias);  1: Y += X W^T (+ bias) */
+} gdn_linear_args;
+
+/* The plan (opaque): cuBLASLt handle, descriptors, chosen algorithm, workspace, capture stream. */
+typedef struct gdn_linear_config gdn_linear_config;
+
+/* Host-only checks (shapes, dtypes, strides, overlap). Kin must be >= 1. */
+gdn_status gdn_linear_validate(const gdn_linear_args *args);
+/* Creates the plan on the current device. `dev` must describe that device. */
+gdn_status gdn_linear_plan(const gdn_linear_args *args, const gdn_device_info *dev, gdn_linear_config **cfg);
+void gdn_linear_destroy(gdn_linear_config *cfg);
+size_t gdn_linear_workspace_bytes(const gdn_linear_config *cfg);
+int gdn_linear_bias_fused(const gdn_linear_config *cfg);
+
+gdn_status gdn_linear_launch(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaStream_t stream);
+/* Captures the matmul (and the bias kernel, if unfused) into `graph` after deps via the
+ * plan's stream; *node completes after all of it. T == 0 or N == 0 adds one empty node. */
+gdn_status gdn_linear_add_node(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaGraph_t graph,
+                               const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,93 @@
+/* The GDN chunked prefill forward as one CUDA graph per capacity bucket.
+ *
+ * A plan is built once for a model shape and a set of capacity buckets (max tokens,
+ * max sequences). For each bucket it adds the operators' nodes to one cudaGraph_t —
+ *   batch_setup -> prologue (gates, beta, cumsums) -> chunk_intra (A, solve, w, u)
+ *   -> chunk_scan_o (state scan with the output fused in, state pool updated in place)
+ *   and, in parallel, zeroing of the output rows past the batch —
+ * and instantiates it ONCE. Per batch, gdn_prefill_run uploads the descriptor
+ * (num_seqs, cu_seqlens, slots: one copy from a pinned ring) and launches the
+ * instantiated graph of the smallest bucket that fits: no capture, no instantiation,
+ * no allocation, no host synchronization. The descriptor is checked on the device; an
+ * invalid batch writes nothing and is reported by gdn_prefill_check_error afterwards.
+ *
+ * Buffers are the caller's (static addresses, as graph-based runtimes keep them): each
+ * holds the largest bucket's token capacity. A plan is used on one stream at a time. */
+#ifndef GDN_PREFILL_H
+#define GDN_PREFILL_H
+
+#include <cuda_runtime_api.h>
+#include "gdn/batch.h"
+#include "gdn/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gdn_prefill_shape {
+  int Hk, Hv, K, V;    /* per tensor-parallel rank; Hk divides Hv */
+  gdn_dtype dtype;     /* q, k, v, o: bf16 or fp16 */
+  int use_g;           /* scalar gate g = -exp(A_log) softplus(a + dt_bias) */
+  int use_gk;          /* per-key log gate input gk [T, Hv, K] (added to g) */
+  int l2norm_qk;       /* q, k <- x / sqrt(sum x^2 + 1e-6) */
+  float scale;         /* <= 0: K^-1/2 */
+} gdn_prefill_shape;
+
+typedef struct gdn_prefill_io {
+  gdn_tensor q, k;     /* [T_cap, Hk, K], last dim contiguous, 16-byte aligned rows */
+  gdn_tensor v;        /* [T_cap, Hv, V] */
+  gdn_tensor a, b;     /* [T_cap, Hv] any float dtype / strides (a only with use_g) */
+  gdn_tensor A_log, dt_bias; /* [Hv] (use_g) */
+  gdn_tensor gk;       /* [T_cap, Hv, K] (use_gk) */
+  gdn_tensor state;    /* pool [num_slots, Hv, V, K] fp32, any strides */
+  gdn_tensor o;        /* out [T_cap, Hv, V], dtype of q */
+} gdn_prefill_io;
+
+typedef struct gdn_prefill_bucket {
+  int32_t max_tokens;
+  int32_t max_seqs;
+} gdn_prefill_bucket;
+
+typedef struct gdn_prefill_plan gdn_prefill_plan;
+
+/* Validates shape and buffers, allocates the workspace, builds and instantiates one
+ * graph per bucket on `device` (the current device is restored). */
+gdn_status gdn_prefill_plan_create(gdn_prefill_plan **plan, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
+                                   const gdn_prefill_bucket *buckets, int num_buckets, int device);
+void gdn_prefill_plan_destroy(gdn_prefill_plan *plan);
+
+/* Runs a batch described on the host: cu_seqlens[num_seqs + 1], slots[num_seqs] (NULL:
+ * all -1). GDN_ERROR_INVALID_ARGUMENT when no bucket holds it. */
+gdn_status gdn_prefill_run(gdn_prefill_plan *plan, const int32_t *cu_seqlens, const int32_t *slots, int num_seqs,
+                           cudaStream_t stream);
+/* Same with a descriptor already on the device; num_tokens picks the bucket (the
+ * device check still verifies cu_seqlens). */
+gdn_status gdn_prefill_run_device(gdn_prefill_plan *plan, const int32_t *cu_seqlens_dev, const int32_t *slots_dev,
+                                  int num_seqs, int num_tokens, cudaStream_t stream);
+/* The same operators launched one by one on the stream (for comparison and benches). */
+gdn_status gdn_prefill_run_eager(gdn_prefill_plan *plan, const int32_t *cu_seqlens, const int32_t *slots, int num_seqs,
+                                 cudaStream_t stream);
+
+/* After the runs completed: GDN_ERROR_INVALID_BATCH with the detail when the device
+ * rejected a batch since the last check (then cleared), else GDN_SUCCESS. */
+gdn_status gdn_prefill_check_error(gdn_prefill_plan *plan);
+
+/* For runtimes that embed the prefill in their own graph: adds bucket `bucket`'s nodes
+ * to `graph` after `deps`; *last is a node that completes after all of them. The caller
+ * then writes the descriptor itself to gdn_prefill_descriptor() before each launch:
+ * int32 [0] = num_seqs, [1 .. max_seqs+1] = cu_seqlens, then max_seqs slots, where
+ * max_seqs = gdn_prefill_descriptor_seqs(). */
+gdn_status gdn_prefill_add_to_graph(gdn_prefill_plan *plan, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
+                                    size_t num_deps, cudaGraphNode_t *last);
+int32_t *gdn_prefill_descriptor(gdn_prefill_plan *plan);
+int gdn_prefill_descriptor_seqs(const gdn_prefill_plan *plan);
+
+int gdn_prefill_num_buckets(const gdn_prefill_plan *plan);
+gdn_prefill_bucket gdn_prefill_bucket_at(const gdn_prefill_plan *plan, int index);
+/* Index of the smallest bucket holding the batch, or -1. */
+int gdn_prefill_pick_bucket(const gdn_prefill_plan *plan, int num_tokens, int num_seqs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

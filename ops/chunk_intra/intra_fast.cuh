@@ -1,0 +1,207 @@
+/* Intra-chunk kernel, tensor-core path (scalar gate or none). One CTA of 4 warps per
+ * (chunk, value head):
+ *   A    = strict_lower(beta_i rk_i rk_j e^{g_i - g_j} k_i . k_j)      (mma, fp32)
+ *   T    = (I + A)^-1                                                   (fp32 blocks)
+ *   w    = (T * beta e^g rk) k,   u = (T * beta) v                      (mma)
+ * where rk = 1 / ||k|| when l2norm, else 1. Optionally stores T (A_inv) or, in the
+ * WY-only mode, loads it instead of computing it. Rows past the sequence end are
+ * zero-filled and never stored. */
+#ifndef GDN_INTRA_FAST_CUH
+#define GDN_INTRA_FAST_CUH
+
+#include "core/mma.cuh"
+#include "ops/chunk_intra/intra_params.h"
+#include "ops/chunk_intra/intra_solve.cuh"
+
+__device__ __forceinline__ void gdn_cp_async4_ca(void *smem, const void *gmem, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
+}
+
+/* out[rows 16*warp.., cols n0..n0+63] = Tm (16-bit, pitch 72) x B (16-bit [64 tokens][ldb]),
+ * stored to global rows < L. Only token blocks <= warp contribute (T is lower triangular). */
+template <int IS_F16>
+__device__ __forceinline__ void gdn_intra_tmul_store(const typename gdn_elem<IS_F16>::T *Tm,
+                                                     const typename gdn_elem<IS_F16>::T *B, int ldb, int ncols,
+                                                     typename gdn_elem<IS_F16>::T *out, int64_t out_st, int t0,
+                                                     int L) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g8 = lane >> 2, t4 = lane & 3;
+  for (int n0 = 0; n0 < ncols; n0 += 64) {
+    float acc[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+#pragma unroll
+    for (int kb = 0; kb < 4; ++kb) {
+      if (kb > warp) break;
+      uint32_t a[4];
+      gdn_load_a(a, Tm, 72, 16 * warp, 16 * kb);
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        if (n0 + 16 * np < ncols) {
+          uint32_t b[4];
+          gdn_load_b_kn(b, B, ldb, 16 * kb, n0 + 16 * np);
+          gdn_mma<IS_F16>(acc[2 * np], a, b[0], b[1]);
+          gdn_mma<IS_F16>(acc[2 * np + 1], a, b[2], b[3]);
+        }
+      }
+    }
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        int i = 16 * warp + g8 + 8 * hf, col = n0 + 8 * nt + 2 * t4;
+        if (i < L && col < ncols)
+          *(uint32_t *)(out + (int64_t)(t0 + i) * out_st + col) = gdn_pack2<IS_F16>(acc[nt][2 * hf], acc[nt][2 * hf + 1]);
+      }
+  }
+}
+
+template <int K, int IS_F16>
+__global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_params p) {
+  typedef typename gdn_elem<IS_F16>::T elem;
+  constexpr int KP = K + 8;
+  extern __shared__ __align__(16) unsigned char gdn_smem[];
+  const gdn_batch_header *hdr = p.header;
+  const int c = blockIdx.x, head = blockIdx.y;
+  if (hdr->status != 0 || c >= hdr->num_chunks) return;
+  const int seq = p.chunk_seq[c];
+  const int t0 = p.cu_seqlens[seq] + GDN_CHUNK * (c - p.chunk_offsets[seq]);
+  const int L = min(GDN_CHUNK, p.cu_seqlens[seq + 1] - t0);
+  const int V = p.V, VP = V + 8;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g8 = lane >> 2, t4 = lane & 3;
+
+  elem *Ks = (elem *)gdn_smem;
+  elem *Vt = Ks + 64 * KP;
+  float *A = (float *)(Vt + 64 * VP);
+  float *T = A + 64 * GDN_AP;
+  elem *Tw = (elem *)(T + 64 * GDN_AP);
+  elem *Tu = Tw + 64 * 72;
+  float *P = (float *)(Tu + 64 * 72);
+  float *beta_s = P + 3 * 16 * 17;
+  float *g_s = beta_s + 64;
+  float *rk_s = g_s + 64;
+
+  /* ---- loads (zero-filled past the sequence end) */
+  const bool need_wu = p.w != NULL;
+  const elem *kb = (const elem *)p.k + (int64_t)(head / p.group_k) * p.k_sh;
+  for (int idx = tid; idx < 64 * (K / 8); idx += 128) {
+    int r = idx / (K / 8), cc = (idx % (K / 8)) * 8;
+    bool ok = r < L;
+    gdn_cp_async16(Ks + r * KP + cc, kb + (ok ? (int64_t)(t0 + r) * p.k_st : 0) + cc, ok ? 16 : 0);
+  }
+  if (need_wu) {
+    const elem *vb = (const elem *)p.v + (int64_t)head * p.v_sh;
+    for (int idx = tid; idx < 64 * (V / 8); idx += 128) {
+      int r = idx / (V / 8), cc = (idx % (V / 8)) * 8;
+      bool ok = r < L;
+      gdn_cp_async16(Vt + r * VP + cc, vb + (ok ? (int64_t)(t0 + r) * p.v_st : 0) + cc, ok ? 16 : 0);
+    }
+  }
+  if (tid < 64) {
+    bool ok = tid < L;
+    int64_t tr = ok ? (int64_t)(t0 + tid) : 0;
+    gdn_cp_async4_ca(beta_s + tid, p.beta + tr * p.beta_st + (int64_t)head * p.beta_sh, ok ? 4 : 0);
+    if (p.g) gdn_cp_async4_ca(g_s + tid, p.g + tr * p.g_st + (int64_t)head * p.g_sh, ok ? 4 : 0);
+    else g_s[tid] = 0.f;
+  }
+  gdn_cp_async_commit();
+  gdn_cp_async_wait<0>();
+  __syncthreads();
+
+  if (p.l2norm) {
+    /* warp w: rows 16w..16w+15, two lanes per row */
+    const uint4 *row = (const uint4 *)(Ks + (16 * warp + (lane >> 1)) * KP);
+    float acc = 0.f;
+    for (int vv = (lane & 1); vv < K / 8; vv += 2) {
+      uint4 x = row[vv];
+      uint32_t wd[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        float2 f = gdn_unpack2<IS_F16>(wd[j]);
+        acc += f.x * f.x + f.y * f.y;
+      }
+    }
+    acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+    if ((lane & 1) == 0) rk_s[16 * warp + (lane >> 1)] = rsqrtf(acc + 1e-6f);
+  } else if (tid < 64) {
+    rk_s[tid] = 1.f;
+  }
+
+  if (p.load_a) {
+    /* WY-only mode: T comes from a previous kkt_solve */
+    for (int idx = tid; idx < 64 * 64; idx += 128) {
+      int i = idx >> 6, j = idx & 63;
+      float t = 0.f;
+      if (i < L && j <= i) {
+        int64_t off = (int64_t)(t0 + i) * p.a_st + (int64_t)head * p.a_sh + j;
+        t = p.a_f32 ? ((const float *)p.a_inv)[off] : gdn_to_float<IS_F16>(((const elem *)p.a_inv)[off]);
+      } else if (i == j) {
+        t = 1.f;
+      }
+      T[i * GDN_AP + j] = t;
+    }
+    __syncthreads();
+  } else {
+    /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
+    float acc[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < K / 16; ++kk) {
+      uint32_t a[4];
+      gdn_load_a(a, Ks, KP, 16 * warp, 16 * kk);
+#pragma unroll
+      for (int jp = 0; jp < 4; ++jp) {
+        if (jp <= warp) {
+          uint32_t b[4];
+          gdn_load_b_nk(b, Ks, KP, 16 * kk, 16 * jp);
+          gdn_mma<IS_F16>(acc[2 * jp], a, b[0], b[1]);
+          gdn_mma<IS_F16>(acc[2 * jp + 1], a, b[2], b[3]);
+        }
+      }
+    }
+    __syncthreads(); /* rk_s from every warp */
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int i = 16 * warp + g8 + ((e >> 1) << 3), j = 8 * nt + 2 * t4 + (e & 1);
+        float v = 0.f;
+        /* rows past the end are zero; skipping them also avoids e^{0 - g_j} overflow */
+        if (j < i && i < L) v = acc[nt][e] * beta_s[i] * rk_s[i] * rk_s[j] * __expf(g_s[i] - g_s[j]);
+        A[i * GDN_AP + j] = v;
+      }
+    __syncthreads();
+    gdn_solve_unit_lower64(A, T, P);
+  }
+
+  if (p.store_a) {
+    for (int idx = tid; idx < L * 64; idx += 128) {
+      int i = idx >> 6, j = idx & 63;
+      float t = j <= i ? T[i * GDN_AP + j] : 0.f;
+      int64_t off = (int64_t)(t0 + i) * p.a_st + (int64_t)head * p.a_sh + j;
+      if (p.a_f32) ((float *)p.a_inv)[off] = t;
+      else ((elem *)p.a_inv)[off] = gdn_from_float<IS_F16>(t);
+    }
+  }
+  if (!need_wu) return;
+
+  /* ---- fold the column scalings into T, round to 16-bit for the products */
+  for (int idx = tid; idx < 64 * 64; idx += 128) {
+    int i = idx >> 6, j = idx & 63;
+    float t = j <= i ? T[i * GDN_AP + j] : 0.f;
+    float bj = beta_s[j];
+    Tw[i * 72 + j] = gdn_from_float<IS_F16>(t * bj * rk_s[j] * __expf(g_s[j]));
+    Tu[i * 72 + j] = gdn_from_float<IS_F16>(t * bj);
+  }
+  __syncthreads();
+  gdn_intra_tmul_store<IS_F16>(Tw, Ks, KP, K, (elem *)p.w + (int64_t)head * p.w_sh, p.w_st, t0, L);
+  gdn_intra_tmul_store<IS_F16>(Tu, Vt, VP, V, (elem *)p.u + (int64_t)head * p.u_sh, p.u_st, t0, L);
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* Internal: parameters of the intra-chunk kernels (KK^T, triangular solve, WY). */
+#ifndef GDN_INTRA_PARAMS_H
+#define GDN_INTRA_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gdn/batch.h"
+
+typedef struct gdn_intra_params {
+  const int32_t *cu_seqlens, *chunk_offsets, *chunk_seq;
+  const gdn_batch_header *header;
+  int Hv, K, V, group_k, group_q;
+  const void *k; int64_t k_st, k_sh;
+  const void *v; int64_t v_st, v_sh;
+  const void *q; int64_t q_st, q_sh;
+  const float *beta; int64_t beta_st, beta_sh;
+  const float *g; int64_t g_st, g_sh;
+  const float *gk; int64_t gk_st, gk_sh;
+  void *a_inv; int a_f32; int64_t a_st, a_sh; /* [T, Hv, 64] */
+  int load_a, store_a;
+  void *w; int64_t w_st, w_sh;
+  void *u; int64_t u_st, u_sh;
+  void *qg; int64_t qg_st, qg_sh;
+  void *kg; int64_t kg_st, kg_sh;
+  float *aqk; int64_t aqk_st, aqk_sh;
+  float scale;
+  int l2norm;
+} gdn_intra_params;
+
+/* Shared memory of the tensor-core path (scalar gate). */
+static inline size_t gdn_intra_fast_smem(int K, int V) {
+  return (size_t)64 * (size_t)(K + 8) * 2u + (size_t)64 * (size_t)(V + 8) * 2u + 2u * 64u * 65u * 4u +
+         2u * 64u * 72u * 2u + 3u * 16u * 17u * 4u + 3u * 64u * 4u;
+}
+/* Shared memory of the per-key-gate path. */
+static inline size_t gdn_intra_gk_smem(int K) {
+  return (size_t)64 * (size_t)K * 4u * 2u + 2u * 64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
+}
+
+#endif

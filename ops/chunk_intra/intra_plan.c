@@ -1,0 +1,158 @@
+/* Validation, kernel choice and parameters of chunk_intra. */
+#include <string.h>
+#include "core/check.h"
+#include "gdn/chunk_intra.h"
+#include "ops/chunk_intra/intra_params.h"
+
+static gdn_status check_tokens(const gdn_tensor *t, const char *name, int64_t T, int64_t heads, int64_t dim,
+                               unsigned mask) {
+  int64_t sz[3] = {-1, heads, dim};
+  GDN_TRY(gdn_check_tensor(t, name, 3, sz, mask));
+  GDN_TRY(gdn_check_rows(t, name, T, "token"));
+  GDN_TRY(gdn_check_inner_contiguous(t, name));
+  return gdn_check_aligned(t, name, 16);
+}
+
+static int needs_per_key(const gdn_chunk_intra_args *a) {
+  return gdn_tensor_present(&a->gk) || gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg) ||
+         gdn_tensor_present(&a->aqk);
+}
+
+gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
+  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra: args is NULL");
+  if (a->mode != GDN_INTRA_FUSED && a->mode != GDN_INTRA_KKT_SOLVE && a->mode != GDN_INTRA_WY)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "mode = %d is not a gdn_intra_mode", (int)a->mode);
+  GDN_TRY(gdn_check_batch(&a->batch));
+  const int64_t T = a->batch.max_tokens;
+  GDN_TRY(gdn_check_tensor(&a->beta, "beta", 2, NULL, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+  GDN_TRY(gdn_check_rows(&a->beta, "beta", T, "token"));
+  const int64_t Hv = a->beta.sizes[1];
+  GDN_TRY(gdn_check_tensor(&a->k, "k", 3, NULL, GDN_FLOAT16_TYPES));
+  const int64_t Hk = a->k.sizes[1], K = a->k.sizes[2];
+  const unsigned mask16 = GDN_DTYPE_MASK(a->k.dtype);
+  if (K != 64 && K != 128 && K != 256)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "k: head dim K = %lld is not one of 64, 128, 256", (long long)K);
+  if (Hk <= 0 || Hv % Hk != 0)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "k: %lld heads do not divide Hv = %lld", (long long)Hk, (long long)Hv);
+  GDN_TRY(check_tokens(&a->k, "k", T, Hk, K, mask16));
+  int64_t s2[2] = {-1, Hv};
+  if (gdn_tensor_present(&a->g)) {
+    GDN_TRY(gdn_check_tensor(&a->g, "g", 2, s2, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(&a->g, "g", T, "token"));
+  }
+  if (gdn_tensor_present(&a->gk)) {
+    int64_t s3[3] = {-1, Hv, K};
+    GDN_TRY(gdn_check_tensor(&a->gk, "gk", 3, s3, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(&a->gk, "gk", T, "token"));
+    GDN_TRY(gdn_check_inner_contiguous(&a->gk, "gk"));
+  }
+  const int wants_wu = a->mode != GDN_INTRA_KKT_SOLVE;
+  int64_t V = 0;
+  if (wants_wu) {
+    GDN_TRY(gdn_check_tensor(&a->v, "v", 3, NULL, mask16));
+    V = a->v.sizes[2];
+    if (V < 32 || V % 32 != 0)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED, "v: head dim V = %lld is not a positive multiple of 32", (long long)V);
+    GDN_TRY(check_tokens(&a->v, "v", T, Hv, V, mask16));
+    GDN_TRY(check_tokens(&a->w, "w", T, Hv, K, mask16));
+    GDN_TRY(check_tokens(&a->u, "u", T, Hv, V, mask16));
+  } else if (gdn_tensor_present(&a->w) || gdn_tensor_present(&a->u)) {
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "w/u are outputs of the FUSED and WY modes, not KKT_SOLVE");
+  }
+  const unsigned amask = mask16 | GDN_DTYPE_MASK(GDN_DTYPE_F32);
+  int64_t sa[3] = {-1, Hv, 64};
+  if (a->mode != GDN_INTRA_FUSED || gdn_tensor_present(&a->A_inv)) {
+    GDN_TRY(gdn_check_tensor(&a->A_inv, "A_inv", 3, sa, amask));
+    GDN_TRY(gdn_check_rows(&a->A_inv, "A_inv", T, "token"));
+    GDN_TRY(gdn_check_inner_contiguous(&a->A_inv, "A_inv"));
+  }
+  if (a->mode != GDN_INTRA_FUSED &&
+      (gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg) || gdn_tensor_present(&a->aqk)))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "qg/kg/aqk are outputs of the FUSED mode only");
+  if (gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->aqk)) {
+    GDN_TRY(gdn_check_tensor(&a->q, "q", 3, NULL, mask16));
+    if (a->q.sizes[1] <= 0 || Hv % a->q.sizes[1] != 0)
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "q: %lld heads do not divide Hv = %lld", (long long)a->q.sizes[1],
+                      (long long)Hv);
+    GDN_TRY(check_tokens(&a->q, "q", T, a->q.sizes[1], K, mask16));
+  }
+  if (gdn_tensor_present(&a->qg)) GDN_TRY(check_tokens(&a->qg, "qg", T, Hv, K, mask16));
+  if (gdn_tensor_present(&a->kg)) GDN_TRY(check_tokens(&a->kg, "kg", T, Hv, K, mask16));
+  if (gdn_tensor_present(&a->aqk)) {
+    GDN_TRY(gdn_check_tensor(&a->aqk, "aqk", 3, sa, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(&a->aqk, "aqk", T, "token"));
+    GDN_TRY(gdn_check_inner_contiguous(&a->aqk, "aqk"));
+  }
+  /* outputs vs inputs and each other */
+  const gdn_tensor *ins[6] = {&a->k, &a->v, &a->q, &a->beta, &a->g, &a->gk};
+  const char *in_n[6] = {"k", "v", "q", "beta", "g", "gk"};
+  const gdn_tensor *outs[6] = {a->mode == GDN_INTRA_WY ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk};
+  const char *out_n[6] = {"A_inv", "w", "u", "qg", "kg", "aqk"};
+  for (int i = 0; i < 6; ++i) {
+    if (!outs[i] || !gdn_tensor_present(outs[i])) continue;
+    for (int j = 0; j < 6; ++j)
+      if (gdn_tensor_present(ins[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], ins[j], in_n[j]));
+    if (a->mode == GDN_INTRA_WY) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], &a->A_inv, "A_inv"));
+    for (int j = i + 1; j < 6; ++j)
+      if (outs[j] && gdn_tensor_present(outs[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], outs[j], out_n[j]));
+  }
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_info *dev, gdn_chunk_intra_config *cfg) {
+  GDN_TRY(gdn_chunk_intra_validate(a));
+  if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra plan: dev/cfg is NULL");
+  const int K = (int)a->k.sizes[2];
+  const int V = a->mode == GDN_INTRA_KKT_SOLVE ? 0 : (int)a->v.sizes[2];
+  cfg->per_key = needs_per_key(a);
+  cfg->threads = cfg->per_key ? 256 : 128;
+  cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K) : gdn_intra_fast_smem(K, V);
+  if (cfg->smem_bytes > dev->smem_per_block_optin)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk_intra K=%d V=%d needs %zu bytes of shared memory; the device allows %zu", K,
+                    V, cfg->smem_bytes, dev->smem_per_block_optin);
+  return GDN_SUCCESS;
+}
+
+/* Internal (used by the launch file): params from validated args. */
+gdn_status gdn_chunk_intra_params(const gdn_chunk_intra_args *a, const gdn_chunk_intra_config *cfg,
+                                  gdn_intra_params *p) {
+  GDN_TRY(gdn_chunk_intra_validate(a));
+  if (cfg == NULL || cfg->per_key != needs_per_key(a))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra: cfg was not planned for these args");
+  memset(p, 0, sizeof *p);
+  p->cu_seqlens = a->batch.cu_seqlens;
+  p->chunk_offsets = a->batch.chunk_offsets;
+  p->chunk_seq = a->batch.chunk_seq;
+  p->header = a->batch.header;
+  p->Hv = (int)a->beta.sizes[1];
+  p->K = (int)a->k.sizes[2];
+  p->V = a->mode == GDN_INTRA_KKT_SOLVE ? 0 : (int)a->v.sizes[2];
+  p->group_k = p->Hv / (int)a->k.sizes[1];
+  p->k = a->k.data; p->k_st = a->k.strides[0]; p->k_sh = a->k.strides[1];
+  if (p->V) { p->v = a->v.data; p->v_st = a->v.strides[0]; p->v_sh = a->v.strides[1]; }
+  if (gdn_tensor_present(&a->q) && (gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->aqk))) {
+    p->q = a->q.data; p->q_st = a->q.strides[0]; p->q_sh = a->q.strides[1];
+    p->group_q = p->Hv / (int)a->q.sizes[1];
+  } else {
+    p->group_q = 1;
+  }
+  p->beta = (const float *)a->beta.data; p->beta_st = a->beta.strides[0]; p->beta_sh = a->beta.strides[1];
+  if (gdn_tensor_present(&a->g)) { p->g = (const float *)a->g.data; p->g_st = a->g.strides[0]; p->g_sh = a->g.strides[1]; }
+  if (gdn_tensor_present(&a->gk)) { p->gk = (const float *)a->gk.data; p->gk_st = a->gk.strides[0]; p->gk_sh = a->gk.strides[1]; }
+  if (gdn_tensor_present(&a->A_inv)) {
+    p->a_inv = a->A_inv.data; p->a_f32 = a->A_inv.dtype == GDN_DTYPE_F32;
+    p->a_st = a->A_inv.strides[0]; p->a_sh = a->A_inv.strides[1];
+    p->load_a = a->mode == GDN_INTRA_WY;
+    p->store_a = a->mode != GDN_INTRA_WY;
+  }
+  if (a->mode != GDN_INTRA_KKT_SOLVE) {
+    p->w = a->w.data; p->w_st = a->w.strides[0]; p->w_sh = a->w.strides[1];
+    p->u = a->u.data; p->u_st = a->u.strides[0]; p->u_sh = a->u.strides[1];
+  }
+  if (gdn_tensor_present(&a->qg)) { p->qg = a->qg.data; p->qg_st = a->qg.strides[0]; p->qg_sh = a->qg.strides[1]; }
+  if (gdn_tensor_present(&a->kg)) { p->kg = a->kg.data; p->kg_st = a->kg.strides[0]; p->kg_sh = a->kg.strides[1]; }
+  if (gdn_tensor_present(&a->aqk)) { p->aqk = (float *)a->aqk.data; p->aqk_st = a->aqk.strides[0]; p->aqk_sh = a->aqk.strides[1]; }
+  p->scale = a->scale;
+  p->l2norm = a->l2norm;
+  return GDN_SUCCESS;
+}

@@ -1,0 +1,41 @@
+/* Kernel parameters and shared-memory layout of the chunk state scan (internal).
+ * Shared by the host planner (C) and the kernels (CUDA). */
+#ifndef GDN_SCAN_PARAMS_H
+#define GDN_SCAN_PARAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "gdn/batch.h"
+
+typedef struct gdn_scan_params {
+  const int32_t *cu_seqlens, *chunk_offsets, *slots;
+  const gdn_batch_header *header;
+  int Hv, V;
+  int group_k, group_q;         /* value heads per k head / per q head */
+  const void *k; int64_t k_st, k_sh;
+  const void *q; int64_t q_st, q_sh;     /* fused-output mode only */
+  const void *w; int64_t w_st, w_sh;
+  const void *u; int64_t u_st, u_sh;
+  const float *g; int64_t g_st, g_sh;    /* chunk-local cumsum of the scalar gate, or NULL */
+  const float *gk; int64_t gk_st, gk_sh; /* chunk-local cumsum of the per-key gate, or NULL */
+  const float *aqk; int64_t aqk_st, aqk_sh; /* precomputed scaled causal q.k (per-key gate path), or NULL */
+  float *state; int64_t s_slot, s_h, s_v, s_k; /* pool [slots, Hv, V, K], or NULL */
+  void *h; int64_t h_sc, h_sh, h_sk; int h_f32;  /* [NT, Hv, K, V] or NULL */
+  void *v_new; int64_t vn_st, vn_sh;     /* or NULL */
+  void *o; int64_t o_st, o_sh;           /* fused-output mode only */
+  float scale;
+  int l2norm;                            /* normalize q and k rows inside the kernel */
+  int stages;
+} gdn_scan_params;
+
+/* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts. */
+static inline size_t gdn_scan_stage_bytes(int K, int BV, int o_mode) {
+  return (size_t)64 * (size_t)(K + 8) * 2u * (o_mode ? 3u : 2u) + (size_t)64 * (size_t)(BV + 8) * 2u + 64u * 4u +
+         (size_t)K * 4u;
+}
+static inline size_t gdn_scan_smem_bytes(int K, int BV, int stages, int o_mode) {
+  return (size_t)stages * gdn_scan_stage_bytes(K, BV, o_mode) + (size_t)K * (size_t)(BV + 8) * 2u +
+         2u * 64u * (size_t)(BV + 8) * 2u + 2u * 64u * 4u;
+}
+
+#endif

@@ -1,0 +1,267 @@
+/* Validation, launch-config choice and kernel parameters of the chunk state scan. */
+#include <string.h>
+#include "core/check.h"
+#include "ops/chunk_scan/scan_plan.h"
+
+static const gdn_tensor *opt(const gdn_tensor *t) { return gdn_tensor_present(t) ? t : NULL; }
+
+gdn_scan_problem gdn_scan_problem_delta_h(const gdn_chunk_delta_h_args *a) {
+  gdn_scan_problem pb;
+  memset(&pb, 0, sizeof pb);
+  pb.batch = &a->batch;
+  pb.k = &a->k;
+  pb.w = &a->w;
+  pb.u = &a->u;
+  pb.g = opt(&a->g);
+  pb.gk = opt(&a->gk);
+  pb.state = opt(&a->state);
+  pb.h = opt(&a->h);
+  pb.v_new = opt(&a->v_new);
+  pb.scale = 1.f;
+  return pb;
+}
+
+gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a) {
+  gdn_scan_problem pb;
+  memset(&pb, 0, sizeof pb);
+  pb.batch = &a->batch;
+  pb.q = &a->q;
+  pb.k = &a->k;
+  pb.w = &a->w;
+  pb.u = &a->u;
+  pb.g = opt(&a->g);
+  pb.gk = opt(&a->gk);
+  pb.aqk = opt(&a->aqk);
+  pb.state = opt(&a->state);
+  pb.o = &a->o;
+  pb.h = opt(&a->h);
+  pb.v_new = opt(&a->v_new);
+  pb.scale = a->scale;
+  pb.l2norm = a->l2norm;
+  pb.o_mode = 1;
+  return pb;
+}
+
+/* A 16-bit token tensor [T, heads, dim]: rows contiguous and 16-byte aligned for cp.async. */
+static gdn_status check_tokens(const gdn_tensor *t, const char *name, int64_t T, int64_t heads, int64_t dim,
+                               const gdn_tensor *like) {
+  int64_t sz[3] = {-1, heads, dim};
+  GDN_TRY(gdn_check_tensor(t, name, 3, sz, like ? GDN_DTYPE_MASK(like->dtype) : GDN_FLOAT16_TYPES));
+  GDN_TRY(gdn_check_rows(t, name, T, "token"));
+  GDN_TRY(gdn_check_inner_contiguous(t, name));
+  return gdn_check_aligned(t, name, 16);
+}
+
+static gdn_status check_group(int64_t Hv, int64_t heads, const char *name) {
+  if (heads <= 0 || Hv % heads != 0)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: %lld heads do not divide Hv = %lld (grouped value heads)", name,
+                    (long long)heads, (long long)Hv);
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
+  GDN_TRY(gdn_check_batch(pb->batch));
+  const int64_t T = pb->batch->max_tokens, NT = pb->batch->max_chunks;
+  GDN_TRY(gdn_tensor_check(pb->w, "w"));
+  if (pb->w->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "w: expected rank 3 [T, Hv, K], got %d", pb->w->rank);
+  GDN_TRY(gdn_tensor_check(pb->u, "u"));
+  if (pb->u->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "u: expected rank 3 [T, Hv, V], got %d", pb->u->rank);
+  const int64_t Hv = pb->w->sizes[1], K = pb->w->sizes[2], V = pb->u->sizes[2];
+  if (K != 64 && K != 128 && K != 256)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "w: head dim K = %lld is not one of 64, 128, 256", (long long)K);
+  if (V < 32 || V % 32 != 0)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "u: head dim V = %lld is not a positive multiple of 32", (long long)V);
+  GDN_TRY(check_tokens(pb->w, "w", T, Hv, K, NULL));
+  GDN_TRY(check_tokens(pb->u, "u", T, Hv, V, pb->w));
+  GDN_TRY(gdn_tensor_check(pb->k, "k"));
+  if (pb->k->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "k: expected rank 3 [T, Hk, K], got %d", pb->k->rank);
+  GDN_TRY(check_group(Hv, pb->k->sizes[1], "k"));
+  GDN_TRY(check_tokens(pb->k, "k", T, pb->k->sizes[1], K, pb->w));
+  if (pb->o_mode) {
+    GDN_TRY(gdn_tensor_check(pb->q, "q"));
+    if (pb->q->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "q: expected rank 3 [T, Hq, K], got %d", pb->q->rank);
+    GDN_TRY(check_group(Hv, pb->q->sizes[1], "q"));
+    GDN_TRY(check_tokens(pb->q, "q", T, pb->q->sizes[1], K, pb->w));
+    GDN_TRY(check_tokens(pb->o, "o", T, Hv, V, pb->w));
+    if (pb->gk && !pb->aqk)
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "aqk: required with gk (the per-key causal matrix; see chunk_intra)");
+    if (pb->aqk) {
+      int64_t sz[3] = {-1, Hv, 64};
+      GDN_TRY(gdn_check_tensor(pb->aqk, "aqk", 3, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+      GDN_TRY(gdn_check_rows(pb->aqk, "aqk", T, "token"));
+      GDN_TRY(gdn_check_inner_contiguous(pb->aqk, "aqk"));
+    }
+    if (pb->l2norm && (pb->aqk || pb->gk))
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                      "l2norm: cannot normalize pre-gated q/k (gk/aqk given); normalize before gating");
+  }
+  if (pb->g) {
+    int64_t sz[2] = {-1, Hv};
+    GDN_TRY(gdn_check_tensor(pb->g, "g", 2, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(pb->g, "g", T, "token"));
+  }
+  if (pb->gk) {
+    int64_t sz[3] = {-1, Hv, K};
+    GDN_TRY(gdn_check_tensor(pb->gk, "gk", 3, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(pb->gk, "gk", T, "token"));
+    GDN_TRY(gdn_check_inner_contiguous(pb->gk, "gk"));
+    GDN_TRY(gdn_check_aligned(pb->gk, "gk", 16));
+  }
+  if (pb->state) {
+    int64_t sz[4] = {-1, Hv, V, K};
+    GDN_TRY(gdn_check_tensor(pb->state, "state", 4, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+  }
+  if (pb->h) {
+    int64_t sz[4] = {-1, Hv, K, V};
+    GDN_TRY(gdn_check_tensor(pb->h, "h", 4, sz, GDN_DTYPE_MASK(pb->w->dtype) | GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(pb->h, "h", NT, "chunk"));
+    GDN_TRY(gdn_check_inner_contiguous(pb->h, "h"));
+    GDN_TRY(gdn_check_aligned(pb->h, "h", 8));
+  }
+  if (pb->v_new) GDN_TRY(check_tokens(pb->v_new, "v_new", T, Hv, V, pb->w));
+
+  /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */
+  const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk};
+  const char *in_names[] = {"q", "k", "w", "u", "g", "gk", "aqk"};
+  const gdn_tensor *outs[] = {pb->o, pb->h, pb->v_new, pb->state};
+  const char *out_names[] = {"o", "h", "v_new", "state"};
+  for (int i = 0; i < 4; ++i) {
+    if (!outs[i]) continue;
+    for (int j = 0; j < 7; ++j)
+      if (ins[j]) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], ins[j], in_names[j]));
+    for (int j = i + 1; j < 4; ++j)
+      if (outs[j]) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], outs[j], out_names[j]));
+  }
+  return GDN_SUCCESS;
+}
+
+size_t gdn_scan_config_smem(int K, int bv, int num_stages, int o_mode) {
+  return gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
+}
+
+/* The instantiated (BV, warps) pairs; K=256 with BV=64 on 4 warps would spill. */
+static int supported_pair(int K, int bv, int warps) {
+  return (bv == 32 && warps == 4) || (bv == 64 && warps == 4 && K != 256) || (bv == 64 && warps == 8);
+}
+
+gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev, gdn_scan_config *cfg) {
+  GDN_TRY(gdn_scan_validate(pb));
+  if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan: dev and cfg must not be NULL");
+  const int K = (int)pb->w->sizes[2], V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
+  const size_t limit = dev->smem_per_block_optin;
+
+  /* Default: the widest V-block that still gives every SM a CTA at the batch capacity
+   * (the scan is sequential per CTA, so parallelism comes from sequences x heads x blocks). */
+  int64_t per_block = (int64_t)pb->batch->max_seqs * Hv;
+  int bv = (V % 64 == 0 && per_block * (V / 64) >= dev->sm_count) ? 64 : 32;
+  int warps = (bv == 64 && (pb->o_mode || K == 256)) ? 8 : 4; /* 4 warps x K=256 x BV=64 spills */
+  int stages = 0;
+
+  int env_bv = 0, env_warps = 0, env_stages = 0, r;
+  if ((r = gdn_env_int("GDN_CHUNK_H_BV", &env_bv)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (r > 0) bv = env_bv;
+  if ((r = gdn_env_int("GDN_CHUNK_H_NUM_WARPS", &env_warps)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (r > 0) warps = env_warps;
+  else if (env_bv == 32) warps = 4;
+  if ((r = gdn_env_int("GDN_CHUNK_H_NUM_STAGES", &env_stages)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (r > 0) stages = env_stages;
+
+  if (!supported_pair(K, bv, warps))
+    return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                    "chunk scan config BV=%d with %d warps is not built for K=%d (supported: BV 32 x 4 warps, 64 x 4 (K < 256), 64 x 8)",
+                    bv, warps, K);
+  if (V % bv != 0)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan config BV=%d does not divide V=%d", bv, V);
+  if (stages != 0) {
+    if (stages < 1 || stages > 4)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside 1..4", stages);
+    size_t need = gdn_scan_smem_bytes(K, bv, stages, pb->o_mode);
+    if (need > limit)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                      "chunk scan config K=%d BV=%d stages=%d needs %zu bytes of shared memory per block; the device "
+                      "allows %zu",
+                      K, bv, stages, need, limit);
+  } else {
+    for (stages = 3; stages > 1 && gdn_scan_smem_bytes(K, bv, stages, pb->o_mode) > limit; --stages) {
+    }
+    if (gdn_scan_smem_bytes(K, bv, stages, pb->o_mode) > limit)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan K=%d BV=%d needs %zu bytes of shared memory; the device allows %zu",
+                      K, bv, gdn_scan_smem_bytes(K, bv, 1, pb->o_mode), limit);
+  }
+  cfg->bv = bv;
+  cfg->num_warps = warps;
+  cfg->num_stages = stages;
+  cfg->smem_bytes = gdn_scan_smem_bytes(K, bv, stages, pb->o_mode);
+  cfg->o_mode = pb->o_mode;
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *cfg, gdn_scan_params *p,
+                            int64_t *grid) {
+  GDN_TRY(gdn_scan_validate(pb));
+  if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg is NULL: call the plan function first");
+  const int K = (int)pb->w->sizes[2], V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
+  if (cfg->o_mode != pb->o_mode || !supported_pair(K, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
+      cfg->num_stages < 1 || cfg->num_stages > 4 || cfg->smem_bytes != gdn_scan_smem_bytes(K, cfg->bv, cfg->num_stages, cfg->o_mode))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg (BV=%d, warps=%d, stages=%d) was not planned for this problem (K=%d, V=%d)",
+                    cfg->bv, cfg->num_warps, cfg->num_stages, K, V);
+  memset(p, 0, sizeof *p);
+  const gdn_batch *b = pb->batch;
+  p->cu_seqlens = b->cu_seqlens;
+  p->chunk_offsets = b->chunk_offsets;
+  p->slots = b->slots;
+  p->header = b->header;
+  p->Hv = Hv;
+  p->V = V;
+  p->group_k = Hv / (int)pb->k->sizes[1];
+  p->group_q = pb->q ? Hv / (int)pb->q->sizes[1] : 1;
+  p->k = pb->k->data; p->k_st = pb->k->strides[0]; p->k_sh = pb->k->strides[1];
+  if (pb->q) { p->q = pb->q->data; p->q_st = pb->q->strides[0]; p->q_sh = pb->q->strides[1]; }
+  p->w = pb->w->data; p->w_st = pb->w->strides[0]; p->w_sh = pb->w->strides[1];
+  p->u = pb->u->data; p->u_st = pb->u->strides[0]; p->u_sh = pb->u->strides[1];
+  if (pb->g) { p->g = (const float *)pb->g->data; p->g_st = pb->g->strides[0]; p->g_sh = pb->g->strides[1]; }
+  if (pb->gk) { p->gk = (const float *)pb->gk->data; p->gk_st = pb->gk->strides[0]; p->gk_sh = pb->gk->strides[1]; }
+  if (pb->aqk) { p->aqk = (const float *)pb->aqk->data; p->aqk_st = pb->aqk->strides[0]; p->aqk_sh = pb->aqk->strides[1]; }
+  if (pb->state) {
+    p->state = (float *)pb->state->data;
+    p->s_slot = pb->state->strides[0]; p->s_h = pb->state->strides[1];
+    p->s_v = pb->state->strides[2]; p->s_k = pb->state->strides[3];
+  }
+  if (pb->h) {
+    p->h = pb->h->data; p->h_sc = pb->h->strides[0]; p->h_sh = pb->h->strides[1]; p->h_sk = pb->h->strides[2];
+    p->h_f32 = pb->h->dtype == GDN_DTYPE_F32;
+  }
+  if (pb->v_new) { p->v_new = pb->v_new->data; p->vn_st = pb->v_new->strides[0]; p->vn_sh = pb->v_new->strides[1]; }
+  if (pb->o) { p->o = pb->o->data; p->o_st = pb->o->strides[0]; p->o_sh = pb->o->strides[1]; }
+  p->scale = pb->scale;
+  p->l2norm = pb->l2norm;
+  p->stages = cfg->num_stages;
+  *grid = (int64_t)b->max_seqs * Hv * (V / cfg->bv);
+  if (*grid > 0x7fffffffLL)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan grid of %lld CTAs exceeds the launch limit", (long long)*grid);
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_chunk_delta_h_validate(const gdn_chunk_delta_h_args *a) {
+  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
+  return gdn_scan_validate(&pb);
+}
+
+gdn_status gdn_chunk_delta_h_plan(const gdn_chunk_delta_h_args *a, const gdn_device_info *dev, gdn_scan_config *cfg) {
+  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
+  return gdn_scan_plan(&pb, dev, cfg);
+}
+
+gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *a) {
+  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
+  return gdn_scan_validate(&pb);
+}
+
+gdn_status gdn_chunk_scan_o_plan(const gdn_chunk_scan_o_args *a, const gdn_device_info *dev, gdn_scan_config *cfg) {
+  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
+  return gdn_scan_plan(&pb, dev, cfg);
+}

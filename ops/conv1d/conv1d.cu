@@ -1,0 +1,289 @@
+/* Causal depthwise conv1d + SiLU with a conv-state pool: kernel, launch, graph node.
+ *
+ * Block (x = token tile, y = channel tile); each thread owns `VEC` consecutive channels
+ * and walks the tokens of its tile in order, keeping the W-1 previous inputs in registers.
+ * A tile may hold several sequences; for each one the block computes tokens [lo, hi):
+ *   - the block whose tile holds the sequence's first token s0 (the "owner") computes
+ *     [s0, min(s1, max(tile_end, s0+W-1))): it alone needs the old conv state, and it
+ *     writes the new state after reading the old one (same thread, same channels);
+ *   - any later tile computes [max(tile_start, s0+W-1), min(s1, tile_end)), whose window
+ *     lies inside the sequence, so it never touches the state.
+ * Hence no (slot, channel) state entry is read and written by different threads. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <string.h>
+#include "core/cuda_util.h"
+#include "ops/conv1d/conv1d_shape.h"
+
+namespace {
+
+struct Conv1dParams {
+  const char *mixed;
+  int64_t mixed_row;        /* elements */
+  const char *weight;
+  int64_t w_s0, w_s1;       /* elements */
+  int w_f32;                /* weight dtype: 1 fp32, 0 mixed's dtype */
+  const char *bias;
+  int64_t b_s0;
+  int bias_mode;            /* 0 none, 1 fp32, 2 mixed's dtype */
+  char *state;              /* NULL: zero state, nothing kept */
+  int64_t st_slot, st_tok;  /* elements */
+  int num_slots;
+  char *out[3];             /* q, k, v */
+  int64_t out_t[3], out_h[3];
+  int HkK, K, V, D;
+  const int32_t *cu_seqlens;
+  const int32_t *slots;
+  const gdn_batch_header *header;
+  int max_seqs, max_tokens, tile;
+};
+
+template <typename T> __device__ __forceinline__ float to_f(T x);
+template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+
+template <typename T, int N> struct alignas(sizeof(T) * N) Pack { T v[N]; };
+
+template <typename T, int VEC> __device__ __forceinline__ void load_vec(const T *p, float *x) {
+  Pack<T, VEC> pk = *reinterpret_cast<const Pack<T, VEC> *>(p);
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) x[i] = to_f<T>(pk.v[i]);
+}
+
+/* Exact for bf16/fp16 inputs: every value went through float without rounding. */
+template <typename T, int VEC> __device__ __forceinline__ void store_vec(T *p, const float *x) {
+  Pack<T, VEC> pk;
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) pk.v[i] = from_f<T>(x[i]);
+  *reinterpret_cast<Pack<T, VEC> *>(p) = pk;
+}
+
+__device__ __forceinline__ float silu(float x) { return x / (1.0f + __expf(-x)); }
+
+template <typename T, int W, int VEC> __global__ void conv1d_kernel(const Conv1dParams p) {
+  const gdn_batch_header *hdr = p.header;
+  const int status = hdr->status, num_seqs = hdr->num_seqs, num_tokens = hdr->num_tokens;
+  if (status != 0 || num_seqs < 0 || num_seqs > p.max_seqs || num_tokens < 0 || num_tokens > p.max_tokens) return;
+  const int a = blockIdx.x * p.tile;
+  if (a >= num_tokens || num_seqs == 0) return;
+  const int b = min(a + p.tile, num_tokens);
+  const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * VEC;
+  if (c0 >= p.D) return;
+
+  /* Per-thread constants: weights, bias, and where this thread's channels go. */
+  float w[VEC][W], bias[VEC];
+#pragma unroll
+  for (int i = 0; i < VEC; ++i) {
+#pragma unroll
+    for (int j = 0; j < W; ++j) {
+      int64_t off = (int64_t)(c0 + i) * p.w_s0 + (int64_t)j * p.w_s1;
+      w[i][j] = p.w_f32 ? reinterpret_cast<const float *>(p.weight)[off] : to_f<T>(reinterpret_cast<const T *>(p.weight)[off]);
+    }
+    int64_t boff = (int64_t)(c0 + i) * p.b_s0;
+    bias[i] = p.bias_mode == 0 ? 0.0f
+            : p.bias_mode == 1 ? reinterpret_cast<const float *>(p.bias)[boff]
+                               : to_f<T>(reinterpret_cast<const T *>(p.bias)[boff]);
+  }
+  int which, cc, hd;
+  if (c0 < p.HkK) {
+    which = 0; cc = c0; hd = p.K;
+  } else if (c0 < 2 * p.HkK) {
+    which = 1; cc = c0 - p.HkK; hd = p.K;
+  } else {
+    which = 2; cc = c0 - 2 * p.HkK; hd = p.V;
+  }
+  T *out = reinterpret_cast<T *>(p.out[which]) + (int64_t)(cc / hd) * p.out_h[which] + (cc % hd);
+  const int64_t out_t = p.out_t[which];
+  const T *mixed = reinterpret_cast<const T *>(p.mixed) + c0;
+
+  /* Sequence holding token a: the largest n < num_seqs with cu[n] <= a (cu[0] = 0). */
+  const int32_t *cu = p.cu_seqlens;
+  int lo_n = 0, hi_n = num_seqs;
+  while (hi_n - lo_n > 1) {
+    int mid = (lo_n + hi_n) >> 1;
+    if (cu[mid] <= a) lo_n = mid; else hi_n = mid;
+  }
+  for (int n = lo_n; n < num_seqs; ++n) {
+    const int s0 = max(cu[n], 0), s1 = min(cu[n + 1], num_tokens);
+    if (s0 >= b) break;
+    if (s1 <= s0 || s1 <= a) continue;
+    const bool owner = s0 >= a;
+    int lo, hi;
+    if (owner) {
+      lo = s0;
+      hi = min(s1, max(b, s0 + W - 1));
+    } else {
+      lo = max(a, s0 + W - 1);
+      hi = min(s1, b);
+    }
+    int slot = p.slots != nullptr ? p.slots[n] : GDN_PAD_SLOT;
+    if (p.state == nullptr) slot = GDN_PAD_SLOT;
+    if (slot < GDN_PAD_SLOT || (slot != GDN_PAD_SLOT && slot >= p.num_slots)) continue; /* out of range: skip */
+
+    /* Old state (owner only): the W-1 inputs before s0, oldest first. */
+    float old[W - 1][VEC];
+    T *st = slot >= 0 ? reinterpret_cast<T *>(p.state) + (int64_t)slot * p.st_slot + c0 : nullptr;
+#pragma unroll
+    for (int j = 0; j < W - 1; ++j) {
+      if (owner && st != nullptr) {
+        load_vec<T, VEC>(st + (int64_t)j * p.st_tok, old[j]);
+      } else {
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) old[j][i] = 0.0f;
+      }
+    }
+    /* Window: inputs at lo-W+1 .. lo-1. */
+    float win[W - 1][VEC];
+#pragma unroll
+    for (int j = 0; j < W - 1; ++j) {
+      const int pos = lo - (W - 1) + j;
+      if (pos >= s0) {
+        load_vec<T, VEC>(mixed + (int64_t)pos * p.mixed_row, win[j]);
+      } else {
+        /* Only the owner reaches here (lo = s0): x_{pos-s0} = old[W-1 + pos - s0]. */
+        const int oj = W - 1 + (pos - s0);
+#pragma unroll
+        for (int jj = 0; jj < W - 1; ++jj)
+          if (jj == oj) {
+#pragma unroll
+            for (int i = 0; i < VEC; ++i) win[j][i] = old[jj][i];
+          }
+      }
+    }
+    for (int t = lo; t < hi; ++t) {
+      float x[VEC], y[VEC];
+      load_vec<T, VEC>(mixed + (int64_t)t * p.mixed_row, x);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) {
+        float acc = bias[i];
+#pragma unroll
+        for (int j = 0; j < W - 1; ++j) acc = fmaf(w[i][j], win[j][i], acc);
+        acc = fmaf(w[i][W - 1], x[i], acc);
+        y[i] = silu(acc);
+      }
+      store_vec<T, VEC>(out + (int64_t)t * out_t, y);
+#pragma unroll
+      for (int j = 0; j < W - 2; ++j)
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) win[j][i] = win[j + 1][i];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) win[W - 2][i] = x[i];
+    }
+    /* New state: x_{len-(W-1)+j}, after every read of the old one by this thread. */
+    if (owner && st != nullptr) {
+      const int len = s1 - s0;
+      float nw[W - 1][VEC];
+#pragma unroll
+      for (int j = 0; j < W - 1; ++j) {
+        const int li = len - (W - 1) + j; /* sequence-local index */
+        if (li >= 0) {
+          load_vec<T, VEC>(mixed + (int64_t)(s0 + li) * p.mixed_row, nw[j]);
+        } else {
+          const int oj = W - 1 + li;
+#pragma unroll
+          for (int jj = 0; jj < W - 1; ++jj)
+            if (jj == oj) {
+#pragma unroll
+              for (int i = 0; i < VEC; ++i) nw[j][i] = old[jj][i];
+            }
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < W - 1; ++j) store_vec<T, VEC>(st + (int64_t)j * p.st_tok, nw[j]);
+    }
+  }
+}
+
+template <typename T, int W> const void *pick_vec(int vec) {
+  switch (vec) {
+    case 1: return (const void *)conv1d_kernel<T, W, 1>;
+    case 2: return (const void *)conv1d_kernel<T, W, 2>;
+    case 4: return (const void *)conv1d_kernel<T, W, 4>;
+    default: return (const void *)conv1d_kernel<T, W, 8>;
+  }
+}
+
+template <typename T> const void *pick_w(int W, int vec) {
+  switch (W) {
+    case 2: return pick_vec<T, 2>(vec);
+    case 3: return pick_vec<T, 3>(vec);
+    default: return pick_vec<T, 4>(vec);
+  }
+}
+
+gdn_status build_call(const gdn_conv1d_args *a, const gdn_conv1d_config *cfg, Conv1dParams *p, gdn_kernel_call *call) {
+  GDN_TRY(gdn_conv1d_check_config(a, cfg));
+  gdn_conv1d_shape_t s;
+  GDN_TRY(gdn_conv1d_shape(a, &s));
+  memset(p, 0, sizeof *p);
+  p->mixed = (const char *)a->mixed.data;
+  p->mixed_row = a->mixed.strides[0];
+  p->weight = (const char *)a->weight.data;
+  p->w_s0 = a->weight.strides[0];
+  p->w_s1 = a->weight.strides[1];
+  p->w_f32 = a->weight.dtype == GDN_DTYPE_F32;
+  p->bias = (const char *)a->bias.data;
+  p->b_s0 = a->bias.data != NULL ? a->bias.strides[0] : 0;
+  p->bias_mode = a->bias.data == NULL ? 0 : a->bias.dtype == GDN_DTYPE_F32 ? 1 : 2;
+  p->state = (char *)a->conv_state.data;
+  if (p->state != NULL) {
+    p->st_slot = a->conv_state.strides[0];
+    p->st_tok = a->conv_state.strides[1];
+  }
+  p->num_slots = s.num_slots;
+  const gdn_tensor *o[3] = {&a->q, &a->k, &a->v};
+  for (int i = 0; i < 3; ++i) {
+    p->out[i] = (char *)o[i]->data;
+    p->out_t[i] = o[i]->strides[0];
+    p->out_h[i] = o[i]->strides[1];
+  }
+  p->HkK = s.Hk * s.K;
+  p->K = s.K;
+  p->V = s.V;
+  p->D = s.D;
+  p->cu_seqlens = a->batch.cu_seqlens;
+  p->slots = a->batch.slots;
+  p->header = a->batch.header;
+  p->max_seqs = a->batch.max_seqs;
+  p->max_tokens = a->batch.max_tokens;
+  p->tile = cfg->tile_tokens;
+
+  call->func = a->mixed.dtype == GDN_DTYPE_BF16 ? pick_w<__nv_bfloat16>(s.W, cfg->vec) : pick_w<__half>(s.W, cfg->vec);
+  int64_t groups = s.D / cfg->vec;
+  int64_t bx = ((int64_t)a->batch.max_tokens + cfg->tile_tokens - 1) / cfg->tile_tokens;
+  call->grid = dim3((unsigned)(bx > 0 ? bx : 1), (unsigned)((groups + cfg->threads - 1) / cfg->threads), 1);
+  call->block = dim3((unsigned)cfg->threads, 1, 1);
+  call->smem = 0;
+  call->params = p;
+  return GDN_SUCCESS;
+}
+
+} /* namespace */
+
+extern "C" gdn_status gdn_conv1d_launch(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg, cudaStream_t stream) {
+  Conv1dParams p;
+  gdn_kernel_call call;
+  GDN_TRY(build_call(args, cfg, &p, &call));
+  return gdn_kernel_launch(&call, stream);
+}
+
+extern "C" gdn_status gdn_conv1d_add_node(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg, cudaGraph_t graph,
+                                          const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
+  Conv1dParams p;
+  gdn_kernel_call call;
+  GDN_TRY(build_call(args, cfg, &p, &call));
+  return gdn_kernel_add_node(&call, graph, deps, num_deps, node);
+}
+
+extern "C" gdn_status gdn_conv1d_update_node(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg,
+                                             cudaGraphExec_t exec, cudaGraphNode_t node) {
+  Conv1dParams p;
+  gdn_kernel_call call;
+  GDN_TRY(build_call(args, cfg, &p, &call));
+  return gdn_kernel_update_node(&call, exec, node);
+}

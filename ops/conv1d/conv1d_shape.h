@@ -1,0 +1,27 @@
+/* conv1d internals shared by the host validation (conv1d.c) and the kernels (conv1d.cu). */
+#ifndef GDN_OPS_CONV1D_SHAPE_H
+#define GDN_OPS_CONV1D_SHAPE_H
+
+#include "gdn/conv1d.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GDN_CONV1D_MAX_WIDTH 4
+#define GDN_CONV1D_MAX_TILE 4096
+
+typedef struct gdn_conv1d_shape_t {
+  int Hk, K, Hv, V, D, W, num_slots;
+} gdn_conv1d_shape_t;
+
+/* Validates args and derives the shape. */
+gdn_status gdn_conv1d_shape(const gdn_conv1d_args *args, gdn_conv1d_shape_t *s);
+/* Disjointness that also accepts interleaved row views of one buffer (same row stride,
+ * rows of one inside the gaps of the other). */
+gdn_status gdn_conv1d_disjoint_rows(const gdn_tensor *a, const char *an, const gdn_tensor *b, const char *bn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

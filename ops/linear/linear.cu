@@ -1,0 +1,298 @@
+/* Linear on cuBLASLt: plan (handle, descriptors, one heuristic algorithm, workspace),
+ * eager launch and graph node (stream capture into the caller's graph).
+ *
+ * Row-major Y[T,N] = X[T,Kin] W[N,Kin]^T is, in cuBLASLt's column-major terms,
+ * D[N x T] = op(A)^T B with A = W seen as Kin x N (ld = W row stride), transa = T,
+ * B = X seen as Kin x T (ld = X row stride), D = Y seen as N x T (ld = Y row stride):
+ * the "TN" GEMM, and the epilogue bias (one value per row of D) is per output feature. */
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/capture.h"
+#include "core/cuda_util.h"
+#include "gdn/linear.h"
+
+struct gdn_linear_config {
+  int device;
+  cublasLtHandle_t lt;
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, lc;
+  cublasLtMatmulAlgo_t algo;
+  void *workspace;
+  size_t workspace_bytes;
+  cudaStream_t capture; /* private stream, only for capturing into graphs */
+  int64_t T, N, Kin, ldx, ldw, ldy;
+  gdn_dtype dtype, bias_dtype;
+  int has_bias, accumulate, fused_bias, empty;
+  unsigned align_x, align_w, align_y, align_b; /* pointer alignments the algorithm was chosen for */
+};
+
+namespace {
+
+gdn_status lt_fail(cublasStatus_t s, const char *what) {
+  return gdn_fail(GDN_ERROR_CUBLAS, "%s failed: %s (%s)", what, cublasLtGetStatusName(s), cublasLtGetStatusString(s));
+}
+
+#define LT_TRY(expr)                                              \
+  do {                                                            \
+    cublasStatus_t lt_s_ = (expr);                                \
+    if (lt_s_ != CUBLAS_STATUS_SUCCESS) return lt_fail(lt_s_, #expr); \
+  } while (0)
+
+unsigned ptr_align(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  unsigned al = 256;
+  while (al > 1 && a % al != 0) al >>= 1;
+  return al;
+}
+
+int64_t ld_of(const gdn_tensor *t) {
+  /* A single row may carry any stride; cuBLASLt wants ld >= the row length. */
+  int64_t ld = t->strides[0];
+  return ld < t->sizes[1] ? t->sizes[1] : ld;
+}
+
+cudaDataType_t cuda_type(gdn_dtype d) {
+  return d == GDN_DTYPE_BF16 ? CUDA_R_16BF : d == GDN_DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+struct BiasParams {
+  char *y;
+  int64_t ldy;
+  const char *bias;
+  int bias_f32;
+  int T, N;
+};
+
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
+
+/* Unfused bias: y[t, n] += bias[n] (fp32 add, one rounding). */
+template <typename T> __global__ void bias_add_kernel(const BiasParams p) {
+  const int64_t total = (int64_t)p.T * p.N;
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t t = i / p.N;
+    const int n = (int)(i % p.N);
+    T *y = reinterpret_cast<T *>(p.y) + t * p.ldy + n;
+    const float b = p.bias_f32 ? reinterpret_cast<const float *>(p.bias)[n] : to_f(reinterpret_cast<const T *>(p.bias)[n]);
+    *y = from_f<T>(to_f(*y) + b);
+  }
+}
+
+gdn_status check_against_plan(const gdn_linear_args *a, const gdn_linear_config *c) {
+  GDN_TRY(gdn_linear_validate(a));
+  if (c == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear: plan is NULL");
+  if (a->x.sizes[0] != c->T || a->w.sizes[0] != c->N || a->x.sizes[1] != c->Kin || a->x.dtype != c->dtype)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear: shapes [T %lld, N %lld, Kin %lld] %s differ from the plan's [%lld, %lld, %lld] %s",
+                    (long long)a->x.sizes[0], (long long)a->w.sizes[0], (long long)a->x.sizes[1], gdn_dtype_name(a->x.dtype),
+                    (long long)c->T, (long long)c->N, (long long)c->Kin, gdn_dtype_name(c->dtype));
+  if (c->empty) return GDN_SUCCESS;
+  if (ld_of(&a->x) != c->ldx || ld_of(&a->w) != c->ldw || ld_of(&a->y) != c->ldy)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear: row strides x %lld, w %lld, y %lld differ from the plan's %lld, %lld, %lld",
+                    (long long)ld_of(&a->x), (long long)ld_of(&a->w), (long long)ld_of(&a->y), (long long)c->ldx,
+                    (long long)c->ldw, (long long)c->ldy);
+  int has_bias = gdn_tensor_present(&a->bias);
+  if (has_bias != c->has_bias || (has_bias && a->bias.dtype != c->bias_dtype) || a->accumulate != c->accumulate)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear: bias (%s) / accumulate (%d) differ from the plan's (%s / %d)",
+                    has_bias ? gdn_dtype_name(a->bias.dtype) : "none", a->accumulate,
+                    c->has_bias ? gdn_dtype_name(c->bias_dtype) : "none", c->accumulate);
+  if (ptr_align(a->x.data) < c->align_x || ptr_align(a->w.data) < c->align_w || ptr_align(a->y.data) < c->align_y ||
+      (has_bias && ptr_align(a->bias.data) < c->align_b))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                    "linear: pointer alignments x %u, w %u, y %u are below the %u, %u, %u bytes the plan's algorithm assumed; re-plan",
+                    ptr_align(a->x.data), ptr_align(a->w.data), ptr_align(a->y.data), c->align_x, c->align_w, c->align_y);
+  int dev = -1;
+  GDN_CUDA_TRY(cudaGetDevice(&dev));
+  if (dev != c->device)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear: the current device is %d, the plan was made on device %d", dev, c->device);
+  return GDN_SUCCESS;
+}
+
+/* Enqueues the matmul (and the unfused bias) on `stream`. */
+gdn_status enqueue(const gdn_linear_args *a, const gdn_linear_config *c, cudaStream_t stream) {
+  if (c->has_bias && c->fused_bias) {
+    const void *bp = a->bias.data;
+    LT_TRY(cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp));
+  }
+  const float alpha = 1.0f, beta = a->accumulate ? 1.0f : 0.0f;
+  LT_TRY(cublasLtMatmul(c->lt, c->desc, &alpha, a->w.data, c->la, a->x.data, c->lb, &beta, a->y.data, c->lc, a->y.data, c->lc,
+                        &c->algo, c->workspace, c->workspace_bytes, stream));
+  if (c->has_bias && !c->fused_bias) {
+    BiasParams p;
+    p.y = (char *)a->y.data;
+    p.ldy = c->ldy;
+    p.bias = (const char *)a->bias.data;
+    p.bias_f32 = a->bias.dtype == GDN_DTYPE_F32;
+    p.T = (int)c->T;
+    p.N = (int)c->N;
+    gdn_kernel_call call;
+    call.func = c->dtype == GDN_DTYPE_BF16 ? (const void *)bias_add_kernel<__nv_bfloat16> : (const void *)bias_add_kernel<__half>;
+    int64_t blocks = (c->T * c->N + 255) / 256;
+    call.grid = dim3((unsigned)(blocks < 4096 ? blocks : 4096), 1, 1);
+    call.block = dim3(256, 1, 1);
+    call.smem = 0;
+    call.params = &p;
+    GDN_TRY(gdn_kernel_launch(&call, stream));
+  }
+  return GDN_SUCCESS;
+}
+
+/* Heuristic query for the current descriptor; 1 with an algorithm, 0 when none fits. */
+gdn_status pick_algo(gdn_linear_config *c, cublasLtMatmulPreference_t pref, int *found, cublasLtMatmulHeuristicResult_t *res) {
+  int n = 0;
+  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, c->desc, c->la, c->lb, c->lc, c->lc, pref, 1, res, &n);
+  if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && n == 0)) {
+    *found = 0;
+    return GDN_SUCCESS;
+  }
+  if (s != CUBLAS_STATUS_SUCCESS) return lt_fail(s, "cublasLtMatmulAlgoGetHeuristic");
+  *found = res->state == CUBLAS_STATUS_SUCCESS;
+  return GDN_SUCCESS;
+}
+
+gdn_status plan_into(const gdn_linear_args *a, gdn_linear_config *c) {
+  c->T = a->x.sizes[0];
+  c->N = a->w.sizes[0];
+  c->Kin = a->x.sizes[1];
+  c->dtype = a->x.dtype;
+  c->has_bias = gdn_tensor_present(&a->bias);
+  c->bias_dtype = c->has_bias ? a->bias.dtype : a->x.dtype;
+  c->accumulate = a->accumulate;
+  GDN_CUDA_TRY(cudaGetDevice(&c->device));
+  if (c->T == 0 || c->N == 0) {
+    c->empty = 1; /* nothing to compute; add_node adds an empty node */
+    return GDN_SUCCESS;
+  }
+  c->ldx = ld_of(&a->x);
+  c->ldw = ld_of(&a->w);
+  c->ldy = ld_of(&a->y);
+  c->align_x = ptr_align(a->x.data);
+  c->align_w = ptr_align(a->w.data);
+  c->align_y = ptr_align(a->y.data);
+  c->align_b = c->has_bias ? ptr_align(a->bias.data) : 1;
+
+  cudaDataType_t t = cuda_type(c->dtype);
+  LT_TRY(cublasLtCreate(&c->lt));
+  LT_TRY(cublasLtMatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  LT_TRY(cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
+  LT_TRY(cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
+  LT_TRY(cublasLtMatrixLayoutCreate(&c->la, t, (uint64_t)c->Kin, (uint64_t)c->N, c->ldw));
+  LT_TRY(cublasLtMatrixLayoutCreate(&c->lb, t, (uint64_t)c->Kin, (uint64_t)c->T, c->ldx));
+  LT_TRY(cublasLtMatrixLayoutCreate(&c->lc, t, (uint64_t)c->N, (uint64_t)c->T, c->ldy));
+
+  cublasLtMatmulPreference_t pref = NULL;
+  LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
+  uint64_t max_ws = GDN_LINEAR_MAX_WORKSPACE;
+  int mb = 0, r = gdn_env_int("GDN_LINEAR_WORKSPACE_MB", &mb);
+  gdn_status st = GDN_SUCCESS;
+  if (r < 0) st = GDN_ERROR_INVALID_ARGUMENT;
+  else if (r > 0 && (mb < 0 || mb > 4096)) st = gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_LINEAR_WORKSPACE_MB=%d is outside 0..4096", mb);
+  else if (r > 0) max_ws = (uint64_t)mb << 20;
+  uint32_t al[4] = {c->align_w, c->align_x, c->align_y, c->align_y};
+  cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
+  if (st == GDN_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_ws, sizeof max_ws);
+  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], sizeof al[0]);
+  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], sizeof al[1]);
+  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], sizeof al[2]);
+  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], sizeof al[3]);
+  if (st == GDN_SUCCESS && s != CUBLAS_STATUS_SUCCESS) st = lt_fail(s, "cublasLtMatmulPreferenceSetAttribute");
+
+  cublasLtMatmulHeuristicResult_t res;
+  memset(&res, 0, sizeof res);
+  int found = 0;
+  if (st == GDN_SUCCESS && c->has_bias) {
+    /* Fused bias first (an fp32 bias with 16-bit output may not be offered). */
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    int32_t bt = (int32_t)cuda_type(c->bias_dtype);
+    s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt);
+    const void *bp = a->bias.data;
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp);
+    if (s == CUBLAS_STATUS_SUCCESS) {
+      st = pick_algo(c, pref, &found, &res);
+      c->fused_bias = found;
+    }
+    if (s == CUBLAS_STATUS_SUCCESS && st == GDN_SUCCESS && !found) {
+      epi = CUBLASLT_EPILOGUE_DEFAULT;
+      s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    }
+    if (st == GDN_SUCCESS && s != CUBLAS_STATUS_SUCCESS) st = lt_fail(s, "cublasLtMatmulDescSetAttribute(bias)");
+  }
+  if (st == GDN_SUCCESS && !found) st = pick_algo(c, pref, &found, &res);
+  cublasLtMatmulPreferenceDestroy(pref);
+  GDN_TRY(st);
+  if (!found)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "linear: cuBLASLt offers no algorithm for T %lld, N %lld, Kin %lld %s (ld x %lld, w %lld, y %lld; align %u/%u/%u)",
+                    (long long)c->T, (long long)c->N, (long long)c->Kin, gdn_dtype_name(c->dtype), (long long)c->ldx,
+                    (long long)c->ldw, (long long)c->ldy, c->align_x, c->align_w, c->align_y);
+  c->algo = res.algo;
+  c->workspace_bytes = res.workspaceSize;
+  if (c->workspace_bytes > 0) GDN_CUDA_TRY(cudaMalloc(&c->workspace, c->workspace_bytes));
+  GDN_CUDA_TRY(cudaStreamCreateWithFlags(&c->capture, cudaStreamNonBlocking));
+  return GDN_SUCCESS;
+}
+
+} /* namespace */
+
+extern "C" void gdn_linear_destroy(gdn_linear_config *c) {
+  if (c == NULL) return;
+  if (c->capture != NULL) cudaStreamDestroy(c->capture);
+  if (c->workspace != NULL) cudaFree(c->workspace);
+  if (c->la != NULL) cublasLtMatrixLayoutDestroy(c->la);
+  if (c->lb != NULL) cublasLtMatrixLayoutDestroy(c->lb);
+  if (c->lc != NULL) cublasLtMatrixLayoutDestroy(c->lc);
+  if (c->desc != NULL) cublasLtMatmulDescDestroy(c->desc);
+  if (c->lt != NULL) cublasLtDestroy(c->lt);
+  free(c);
+}
+
+extern "C" gdn_status gdn_linear_plan(const gdn_linear_args *args, const gdn_device_info *dev, gdn_linear_config **cfg) {
+  if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear_plan: cfg is NULL");
+  *cfg = NULL;
+  GDN_TRY(gdn_linear_validate(args));
+  if (dev == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear_plan: dev is NULL");
+  gdn_linear_config *c = (gdn_linear_config *)calloc(1, sizeof *c);
+  if (c == NULL) return gdn_fail(GDN_ERROR_OUT_OF_MEMORY, "linear_plan: host allocation failed");
+  gdn_status s = plan_into(args, c);
+  if (s != GDN_SUCCESS) {
+    gdn_linear_destroy(c);
+    return s;
+  }
+  *cfg = c;
+  return GDN_SUCCESS;
+}
+
+extern "C" size_t gdn_linear_workspace_bytes(const gdn_linear_config *c) { return c != NULL ? c->workspace_bytes : 0; }
+
+extern "C" int gdn_linear_bias_fused(const gdn_linear_config *c) { return c != NULL && c->has_bias && c->fused_bias; }
+
+extern "C" gdn_status gdn_linear_launch(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaStream_t stream) {
+  GDN_TRY(check_against_plan(args, cfg));
+  if (cfg->empty) return GDN_SUCCESS;
+  return enqueue(args, cfg, stream);
+}
+
+extern "C" gdn_status gdn_linear_add_node(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaGraph_t graph,
+                                          const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
+  if (graph == NULL || node == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear_add_node: graph and node must not be NULL");
+  GDN_TRY(check_against_plan(args, cfg));
+  if (cfg->empty) {
+    GDN_CUDA_TRY(cudaGraphAddEmptyNode(node, graph, deps, num_deps));
+    return GDN_SUCCESS;
+  }
+  GDN_TRY(gdn_capture_begin(cfg->capture, graph, deps, num_deps));
+  gdn_status s = enqueue(args, cfg, cfg->capture);
+  if (s != GDN_SUCCESS) {
+    gdn_capture_abort(cfg->capture);
+    return s;
+  }
+  return gdn_capture_end(cfg->capture, graph, node);
+}

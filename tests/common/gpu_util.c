@@ -1,0 +1,49 @@
+#include "gpu_util.h"
+
+#include <string.h>
+
+void gdn_gpu_test_init(const char *name, int min_devices) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n < (min_devices > 0 ? min_devices : 1)) {
+    printf("SKIP: no CUDA device%s (%s: %d visible, %s)\n", min_devices > 1 ? "s enough" : "", name, n,
+           e == cudaSuccess ? "ok" : cudaGetErrorString(e));
+    exit(GDN_SKIP_CODE);
+  }
+  cudaDeviceProp p;
+  cudaGetDeviceProperties(&p, 0);
+  printf("%s: device 0 = %s (sm_%d%d, %d SMs)\n", name, p.name, p.major, p.minor, p.multiProcessorCount);
+}
+
+void gdn_cuda_ok(cudaError_t e, const char *what, const char *file, int line) {
+  if (e != cudaSuccess) {
+    fprintf(stderr, "FATAL %s:%d: %s: %s\n", file, line, what, cudaGetErrorString(e));
+    exit(1);
+  }
+}
+
+void *gdn_dmalloc(size_t bytes) {
+  void *p = NULL;
+  CUDA_OK(cudaMalloc(&p, bytes ? bytes : 16));
+  return p;
+}
+
+void *gdn_upload(gdn_dtype dtype, const double *x, size_t n) {
+  size_t bytes = n * gdn_dtype_size(dtype);
+  void *host = gdn_xmalloc(bytes);
+  gdn_pack(dtype, x, n, host);
+  void *dev = gdn_dmalloc(bytes);
+  CUDA_OK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
+  free(host);
+  return dev;
+}
+
+void gdn_download(gdn_dtype dtype, const void *dev, size_t n, double *x) {
+  size_t bytes = n * gdn_dtype_size(dtype);
+  void *host = gdn_xmalloc(bytes);
+  CUDA_OK(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost));
+  gdn_unpack(dtype, host, n, x);
+  free(host);
+}
+
+void gdn_poison(void *dev, size_t bytes) { CUDA_OK(cudaMemset(dev, 0xFF, bytes)); }

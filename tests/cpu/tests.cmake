@@ -1,0 +1,6 @@
+# CPU tests: the float64 reference (the oracle of every GPU test) and the host API.
+gdn_add_test(test_ref_basics LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ref_basics.c)
+gdn_add_test(test_ref_chunked LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ref_chunked.c)
+gdn_add_test(test_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_api.c)
+gdn_add_test(test_qkv_split_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qkv_split_api.c)
+gdn_add_test(test_layer_ops_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layer_ops_api.c)

@@ -1,0 +1,222 @@
+/* Linear (cuBLASLt) vs the float64 reference: bf16/fp16, strided X and Y, bias in the
+ * output dtype and fp32, accumulate, odd shapes; eager and graph (add_node after a
+ * memcpy node, instantiate, replay twice); plan checks at launch; T = 0.
+ *
+ * Tolerance: inputs are exact in the reference; the product accumulates in fp32
+ * (~sqrt(Kin) 2^-24 relative, negligible) and Y is rounded once to bf16/fp16 (twice with
+ * an unfused fp32 bias or accumulate: the old Y is itself rounded input). So per element
+ * |err| <= 2^-8 rms(ref) + 2^-7 |ref| for bf16 (2^-10, 2^-9 for fp16), and the relative L2
+ * error must stay below 2^-7 (bf16, ~7.8e-3) / 2^-9 (fp16). */
+#include <math.h>
+#include <string.h>
+#include "gdn/linear.h"
+#include "gdn/reference.h"
+#include "gpu_util.h"
+
+typedef struct lin_case {
+  const char *name;
+  gdn_dtype dt;
+  int T, N, Kin;
+  int x_pad, w_pad, y_pad; /* extra elements per row */
+  int bias;                /* 0 none, 1 fp32, 2 dtype */
+  int accumulate;
+} lin_case;
+
+static double rms(const double *a, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += a[i] * a[i];
+  return n ? sqrt(s / n) : 0.0;
+}
+
+static void run_case(const lin_case *c, gdn_rng *rng, cudaStream_t stream) {
+  const int T = c->T, N = c->N, K = c->Kin;
+  const int64_t ldx = K + c->x_pad, ldw = K + c->w_pad, ldy = N + c->y_pad;
+  const size_t es = gdn_dtype_size(c->dt);
+  size_t nxb = (size_t)T * ldx, nwb = (size_t)N * ldw, nyb = (size_t)T * ldy;
+  double *xb = gdn_dalloc(nxb), *wb = gdn_dalloc(nwb), *yb0 = gdn_dalloc(nyb), *bias = gdn_dalloc(N);
+  gdn_fill_normal(rng, xb, nxb, 1.0);
+  gdn_fill_normal(rng, wb, nwb, 1.0 / sqrt((double)K));
+  gdn_fill_normal(rng, yb0, nyb, 1.0);
+  gdn_fill_normal(rng, bias, N, 0.5);
+  gdn_round_to(c->dt, xb, nxb);
+  gdn_round_to(c->dt, wb, nwb);
+  gdn_round_to(c->dt, yb0, nyb);
+  gdn_round_to(c->bias == 1 ? GDN_DTYPE_F32 : c->dt, bias, N);
+  double *x = gdn_dalloc((size_t)T * K), *w = gdn_dalloc((size_t)N * K), *yref = gdn_dalloc((size_t)T * N);
+  for (int t = 0; t < T; ++t) memcpy(x + (size_t)t * K, xb + (size_t)t * ldx, K * sizeof(double));
+  for (int n = 0; n < N; ++n) memcpy(w + (size_t)n * K, wb + (size_t)n * ldw, K * sizeof(double));
+  for (int t = 0; t < T; ++t) memcpy(yref + (size_t)t * N, yb0 + (size_t)t * ldy, N * sizeof(double));
+  gdn_ref_linear(T, N, K, x, w, c->bias ? bias : NULL, c->accumulate, yref);
+
+  void *x_d = gdn_upload(c->dt, xb, nxb), *w_d = gdn_upload(c->dt, wb, nwb);
+  void *b_d = c->bias ? gdn_upload(c->bias == 1 ? GDN_DTYPE_F32 : c->dt, bias, N) : NULL;
+  /* y's initial contents: the old Y (accumulate) or poison; pad columns keep them. */
+  void *yinit_d = gdn_upload(c->dt, yb0, nyb);
+  if (!c->accumulate) gdn_poison(yinit_d, nyb * es);
+  void *y_d = gdn_dmalloc(nyb * es);
+  double *yinit = gdn_dalloc(nyb);
+  gdn_download(c->dt, yinit_d, nyb, yinit);
+
+  gdn_linear_args a;
+  memset(&a, 0, sizeof a);
+  a.x = gdn_tensor_2d(x_d, c->dt, T, K);
+  a.x.strides[0] = ldx;
+  a.w = gdn_tensor_2d(w_d, c->dt, N, K);
+  a.w.strides[0] = ldw;
+  a.y = gdn_tensor_2d(y_d, c->dt, T, N);
+  a.y.strides[0] = ldy;
+  a.bias = c->bias ? gdn_tensor_1d(b_d, c->bias == 1 ? GDN_DTYPE_F32 : c->dt, N) : gdn_tensor_none();
+  a.accumulate = c->accumulate;
+
+  gdn_device_info dev;
+  CHECK_OK(gdn_device_info_query(0, &dev));
+  gdn_linear_config *plan = NULL;
+  CHECK_OK(gdn_linear_plan(&a, &dev, &plan));
+  if (plan == NULL) return;
+  printf("  %s: T %d N %d Kin %d workspace %zu bytes, bias %s\n", c->name, T, N, K, gdn_linear_workspace_bytes(plan),
+         !c->bias ? "none" : gdn_linear_bias_fused(plan) ? "fused" : "separate kernel");
+
+  double rt = c->dt == GDN_DTYPE_BF16 ? 1.0 / 128 : 1.0 / 512;
+  double at = (c->dt == GDN_DTYPE_BF16 ? 1.0 / 256 : 1.0 / 1024) * rms(yref, (size_t)T * N);
+  double *yb = gdn_dalloc(nyb), *yv = gdn_dalloc((size_t)T * N), *eager = gdn_dalloc((size_t)T * N);
+  size_t ny = (size_t)T * N;
+
+  /* Eager. */
+  CUDA_OK(cudaMemcpy(y_d, yinit_d, nyb * es, cudaMemcpyDeviceToDevice));
+  CHECK_OK(gdn_linear_launch(&a, plan, stream));
+  CUDA_OK(cudaStreamSynchronize(stream));
+
+  /* Graph: memcpy (reset Y) -> linear; replayed twice. */
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  cudaGraphNode_t cp, lin;
+  CUDA_OK(cudaGraphCreate(&graph, 0));
+  CUDA_OK(cudaGraphAddMemcpyNode1D(&cp, graph, NULL, 0, y_d, yinit_d, nyb * es, cudaMemcpyDeviceToDevice));
+  for (int mode = 0; mode < 3; ++mode) {
+    if (mode == 1) {
+      CHECK_OK(gdn_linear_add_node(&a, plan, graph, &cp, 1, &lin));
+      CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    }
+    if (mode >= 1) {
+      gdn_poison(y_d, nyb * es);
+      CUDA_OK(cudaGraphLaunch(exec, stream));
+      CUDA_OK(cudaStreamSynchronize(stream));
+    }
+    gdn_download(c->dt, y_d, nyb, yb);
+    size_t gap_bad = 0;
+    for (int t = 0; t < T; ++t)
+      for (int64_t j = 0; j < ldy; ++j) {
+        size_t i = (size_t)t * ldy + j;
+        if (j < N) yv[(size_t)t * N + j] = yb[i];
+        else if (!(yb[i] == yinit[i] || (isnan(yb[i]) && isnan(yinit[i])))) ++gap_bad;
+      }
+    const char *m = mode == 0 ? "eager" : mode == 1 ? "graph" : "graph replay 2";
+    double rel = gdn_rel_l2(yv, yref, ny), sc = gdn_max_scaled_err(yv, yref, ny, at, rt);
+    CHECK(rel <= rt, "%s %s: rel L2 %.3g > %.3g", c->name, m, rel, rt);
+    CHECK(sc <= 1.0, "%s %s: max scaled error %.3g > 1", c->name, m, sc);
+    CHECK(gap_bad == 0, "%s %s: %zu pad-column elements of Y changed", c->name, m, gap_bad);
+    if (mode == 0) {
+      memcpy(eager, yv, ny * sizeof(double));
+    } else {
+      double d = gdn_rel_l2(yv, eager, ny);
+      CHECK(d <= rt / 4, "%s %s: differs from eager (rel L2 %.3g)", c->name, m, d);
+      if (mode == 1) printf("    graph vs eager: %s\n", d == 0.0 ? "bit-identical" : "close (not bit-identical)");
+    }
+  }
+  CUDA_OK(cudaGraphExecDestroy(exec));
+  CUDA_OK(cudaGraphDestroy(graph));
+
+  /* The plan is checked at launch: other shapes, flags or weaker alignment are rejected. */
+  gdn_linear_args b = a;
+  b.accumulate = !a.accumulate;
+  CHECK_STATUS(gdn_linear_launch(&b, plan, stream), GDN_ERROR_INVALID_ARGUMENT);
+  b = a;
+  b.x.sizes[0] = T - 1;
+  b.y.sizes[0] = T - 1;
+  CHECK_STATUS(gdn_linear_launch(&b, plan, stream), GDN_ERROR_INVALID_ARGUMENT);
+  b = a;
+  b.y.strides[0] = ldy + 8;
+  CHECK_STATUS(gdn_linear_launch(&b, plan, stream), GDN_ERROR_INVALID_ARGUMENT);
+
+  gdn_linear_destroy(plan);
+  CUDA_OK(cudaFree(x_d));
+  CUDA_OK(cudaFree(w_d));
+  if (b_d) CUDA_OK(cudaFree(b_d));
+  CUDA_OK(cudaFree(y_d));
+  CUDA_OK(cudaFree(yinit_d));
+  free(xb);
+  free(wb);
+  free(yb0);
+  free(bias);
+  free(x);
+  free(w);
+  free(yref);
+  free(yinit);
+  free(yb);
+  free(yv);
+  free(eager);
+}
+
+static void misc_checks(cudaStream_t stream) {
+  gdn_device_info dev;
+  CHECK_OK(gdn_device_info_query(0, &dev));
+  /* Alignment: planned on 256-byte aligned pointers, launched on a 2-byte aligned x. */
+  const int T = 16, N = 64, K = 64;
+  char *x_d = (char *)gdn_dmalloc((size_t)(T * K + 8) * 2);
+  void *w_d = gdn_dmalloc((size_t)N * K * 2), *y_d = gdn_dmalloc((size_t)T * N * 2);
+  gdn_linear_args a;
+  memset(&a, 0, sizeof a);
+  a.x = gdn_tensor_2d(x_d, GDN_DTYPE_BF16, T, K);
+  a.w = gdn_tensor_2d(w_d, GDN_DTYPE_BF16, N, K);
+  a.y = gdn_tensor_2d(y_d, GDN_DTYPE_BF16, T, N);
+  gdn_linear_config *plan = NULL;
+  CHECK_OK(gdn_linear_plan(&a, &dev, &plan));
+  gdn_linear_args b = a;
+  b.x.data = x_d + 2;
+  CHECK_STATUS(gdn_linear_launch(&b, plan, stream), GDN_ERROR_INVALID_ARGUMENT);
+  gdn_linear_destroy(plan);
+
+  /* T = 0: launch does nothing, add_node adds an empty node. */
+  a.x.sizes[0] = 0;
+  a.y.sizes[0] = 0;
+  CHECK_OK(gdn_linear_plan(&a, &dev, &plan));
+  CHECK_OK(gdn_linear_launch(&a, plan, stream));
+  cudaGraph_t g;
+  cudaGraphNode_t node;
+  CUDA_OK(cudaGraphCreate(&g, 0));
+  CHECK_OK(gdn_linear_add_node(&a, plan, g, NULL, 0, &node));
+  cudaGraphNodeType type;
+  CUDA_OK(cudaGraphNodeGetType(node, &type));
+  CHECK(type == cudaGraphNodeTypeEmpty, "T = 0: node type %d, expected empty", (int)type);
+  CUDA_OK(cudaGraphDestroy(g));
+  gdn_linear_destroy(plan);
+  gdn_linear_destroy(NULL);
+  CUDA_OK(cudaStreamSynchronize(stream));
+  CUDA_OK(cudaFree(x_d));
+  CUDA_OK(cudaFree(w_d));
+  CUDA_OK(cudaFree(y_d));
+}
+
+int main(void) {
+  gdn_gpu_test_init("test_linear", 1);
+  gdn_rng rng;
+  gdn_rng_seed(&rng, gdn_test_seed("test_linear"));
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const lin_case cases[] = {
+      /* name            dt              T    N     Kin   xpad wpad ypad bias acc */
+      {"bf16_plain",     GDN_DTYPE_BF16, 100, 192,  256,  64,  0,   32,  0,   0},
+      {"bf16_bias_bf16", GDN_DTYPE_BF16, 100, 192,  256,  0,   0,   0,   2,   0},
+      {"bf16_bias_f32",  GDN_DTYPE_BF16, 100, 192,  256,  0,   8,   8,   1,   0},
+      {"fp16_f32b_acc",  GDN_DTYPE_F16,  64,  128,  320,  0,   0,   16,  1,   1},
+      {"bf16_acc",       GDN_DTYPE_BF16, 48,  256,  128,  0,   0,   0,   0,   1},
+      {"bf16_bias_acc",  GDN_DTYPE_BF16, 48,  256,  128,  0,   0,   0,   2,   1},
+      {"bf16_odd",       GDN_DTYPE_BF16, 37,  100,  72,   4,   4,   2,   2,   0},
+      {"fp16_t1",        GDN_DTYPE_F16,  1,   64,   64,   0,   0,   0,   0,   0},
+      {"bf16_outproj",   GDN_DTYPE_BF16, 64,  2048, 4096, 0,   0,   0,   0,   1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(&cases[i], &rng, stream);
+  misc_checks(stream);
+  CUDA_OK(cudaStreamDestroy(stream));
+  return gdn_test_finish("test_linear");
+}
