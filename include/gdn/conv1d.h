@@ -51,7 +51,7 @@ typedef struct gdn_conv1d_args {
 
 typedef struct gdn_conv1d_config {
   int vec;          /* channels per thread: 1, 2, 4 or 8 (vector loads) */
-  int threads;      /* threads per block (multiple of 32, <= 1024) */
+  int threads;      /* threads per block (multiple of 32, <= 256) */
   int tile_tokens;  /* tokens per block (>= 1) */
 } gdn_conv1d_config;
 

@@ -130,8 +130,9 @@ gdn_status gdn_conv1d_check_config(const gdn_conv1d_args *args, const gdn_conv1d
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
                     "conv1d config: vec %d does not fit the head dims (K %d, V %d) or the alignment of mixed/conv_state/q/k/v; re-plan",
                     cfg->vec, s.K, s.V);
-  if (cfg->threads < 32 || cfg->threads > 1024 || cfg->threads % 32 != 0)
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "conv1d config: threads is %d, expected a multiple of 32 in 32..1024", cfg->threads);
+  if (cfg->threads < 32 || cfg->threads > GDN_CONV1D_MAX_THREADS || cfg->threads % 32 != 0)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "conv1d config: threads is %d, expected a multiple of 32 in 32..%d", cfg->threads,
+                    GDN_CONV1D_MAX_THREADS);
   if (cfg->tile_tokens < 1 || cfg->tile_tokens > GDN_CONV1D_MAX_TILE)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "conv1d config: tile_tokens is %d, expected 1..%d", cfg->tile_tokens,
                     GDN_CONV1D_MAX_TILE);

@@ -65,7 +65,7 @@ template <typename T, int VEC> __device__ __forceinline__ void store_vec(T *p, c
 
 __device__ __forceinline__ float silu(float x) { return x / (1.0f + __expf(-x)); }
 
-template <typename T, int W, int VEC> __global__ void conv1d_kernel(const Conv1dParams p) {
+template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS) conv1d_kernel(const Conv1dParams p) {
   const gdn_batch_header *hdr = p.header;
   const int status = hdr->status, num_seqs = hdr->num_seqs, num_tokens = hdr->num_tokens;
   if (status != 0 || num_seqs < 0 || num_seqs > p.max_seqs || num_tokens < 0 || num_tokens > p.max_tokens) return;
@@ -120,39 +120,26 @@ template <typename T, int W, int VEC> __global__ void conv1d_kernel(const Conv1d
     } else {
       lo = max(a, s0 + W - 1);
       hi = min(s1, b);
+      if (lo >= hi) continue; /* the owner covers these tokens; don't read past them */
     }
     int slot = p.slots != nullptr ? p.slots[n] : GDN_PAD_SLOT;
     if (p.state == nullptr) slot = GDN_PAD_SLOT;
     if (slot < GDN_PAD_SLOT || (slot != GDN_PAD_SLOT && slot >= p.num_slots)) continue; /* out of range: skip */
 
-    /* Old state (owner only): the W-1 inputs before s0, oldest first. */
-    float old[W - 1][VEC];
+    /* Window: inputs at lo-W+1 .. lo-1. Before s0 (owner only, lo = s0) they are the old
+     * state, entry W-1 + pos - s0 (= j), or zeros without a slot. */
     T *st = slot >= 0 ? reinterpret_cast<T *>(p.state) + (int64_t)slot * p.st_slot + c0 : nullptr;
-#pragma unroll
-    for (int j = 0; j < W - 1; ++j) {
-      if (owner && st != nullptr) {
-        load_vec<T, VEC>(st + (int64_t)j * p.st_tok, old[j]);
-      } else {
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) old[j][i] = 0.0f;
-      }
-    }
-    /* Window: inputs at lo-W+1 .. lo-1. */
     float win[W - 1][VEC];
 #pragma unroll
     for (int j = 0; j < W - 1; ++j) {
       const int pos = lo - (W - 1) + j;
       if (pos >= s0) {
         load_vec<T, VEC>(mixed + (int64_t)pos * p.mixed_row, win[j]);
+      } else if (st != nullptr) {
+        load_vec<T, VEC>(st + (int64_t)(W - 1 + pos - s0) * p.st_tok, win[j]);
       } else {
-        /* Only the owner reaches here (lo = s0): x_{pos-s0} = old[W-1 + pos - s0]. */
-        const int oj = W - 1 + (pos - s0);
 #pragma unroll
-        for (int jj = 0; jj < W - 1; ++jj)
-          if (jj == oj) {
-#pragma unroll
-            for (int i = 0; i < VEC; ++i) win[j][i] = old[jj][i];
-          }
+        for (int i = 0; i < VEC; ++i) win[j][i] = 0.0f;
       }
     }
     for (int t = lo; t < hi; ++t) {
@@ -174,27 +161,17 @@ template <typename T, int W, int VEC> __global__ void conv1d_kernel(const Conv1d
 #pragma unroll
       for (int i = 0; i < VEC; ++i) win[W - 2][i] = x[i];
     }
-    /* New state: x_{len-(W-1)+j}, after every read of the old one by this thread. */
+    /* New state, entry j = x_{len-(W-1)+j}: a raw copy from mixed, or for a sequence shorter
+     * than W-1 from old entry j + len. Written in increasing j, so every old entry read
+     * (index j + len > j) is above all entries this thread has written so far. */
     if (owner && st != nullptr) {
       const int len = s1 - s0;
-      float nw[W - 1][VEC];
 #pragma unroll
       for (int j = 0; j < W - 1; ++j) {
         const int li = len - (W - 1) + j; /* sequence-local index */
-        if (li >= 0) {
-          load_vec<T, VEC>(mixed + (int64_t)(s0 + li) * p.mixed_row, nw[j]);
-        } else {
-          const int oj = W - 1 + li;
-#pragma unroll
-          for (int jj = 0; jj < W - 1; ++jj)
-            if (jj == oj) {
-#pragma unroll
-              for (int i = 0; i < VEC; ++i) nw[j][i] = old[jj][i];
-            }
-        }
+        const T *src = li >= 0 ? mixed + (int64_t)(s0 + li) * p.mixed_row : st + (int64_t)(j + len) * p.st_tok;
+        *reinterpret_cast<Pack<T, VEC> *>(st + (int64_t)j * p.st_tok) = *reinterpret_cast<const Pack<T, VEC> *>(src);
       }
-#pragma unroll
-      for (int j = 0; j < W - 1; ++j) store_vec<T, VEC>(st + (int64_t)j * p.st_tok, nw[j]);
     }
   }
 }

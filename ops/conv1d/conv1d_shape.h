@@ -10,6 +10,7 @@ extern "C" {
 
 #define GDN_CONV1D_MAX_WIDTH 4
 #define GDN_CONV1D_MAX_TILE 4096
+#define GDN_CONV1D_MAX_THREADS 256 /* __launch_bounds__ of the kernel */
 
 typedef struct gdn_conv1d_shape_t {
   int Hk, K, Hv, V, D, W, num_slots;

@@ -55,7 +55,7 @@ __device__ __forceinline__ float load_weight(const char *w, int dtype, int64_t i
   }
 }
 
-template <typename TX, typename TG, int VEC> __global__ void gated_rmsnorm_kernel(const RmsParams p) {
+template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(const RmsParams p) {
   int num_tokens = p.T_cap;
   if (p.header != nullptr) {
     num_tokens = p.header->num_tokens;

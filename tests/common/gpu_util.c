@@ -10,7 +10,7 @@ void gdn_gpu_test_init(const char *name, int min_devices) {
            e == cudaSuccess ? "ok" : cudaGetErrorString(e));
     exit(GDN_SKIP_CODE);
   }
-  cudaDeviceProp p;
+  struct cudaDeviceProp p;
   cudaGetDeviceProperties(&p, 0);
   printf("%s: device 0 = %s (sm_%d%d, %d SMs)\n", name, p.name, p.major, p.minor, p.multiProcessorCount);
 }

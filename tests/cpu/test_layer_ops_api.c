@@ -10,8 +10,8 @@
 #include "gdn/reference.h"
 #include "test_util.h"
 
-/* Distinct fake device regions, 1 MiB apart, 256-byte aligned. */
-static void *fake(int i) { return (void *)(uintptr_t)(0x10000000u + (uintptr_t)i * 0x100000u); }
+/* Distinct fake device regions, 256 MiB apart, 256-byte aligned. */
+static void *fake(int i) { return (void *)((uintptr_t)0x100000000ull + (uintptr_t)i * (uintptr_t)0x10000000ull); }
 
 static gdn_conv1d_args conv_args(void) {
   const int T = 64, Hk = 2, K = 32, Hv = 4, V = 32, D = 2 * Hk * K + Hv * V, W = 4;

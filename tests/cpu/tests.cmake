@@ -4,3 +4,4 @@ gdn_add_test(test_ref_chunked LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_r
 gdn_add_test(test_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_api.c)
 gdn_add_test(test_qkv_split_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qkv_split_api.c)
 gdn_add_test(test_layer_ops_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layer_ops_api.c)
+gdn_add_test(test_core_api LABEL cpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_core_api.c)

@@ -77,7 +77,7 @@ int main(void) {
     CUDA_OK(cudaStreamCreateWithFlags(&cap, cudaStreamNonBlocking));
     CUDA_OK(cudaGraphCreate(&g, 0));
     CHECK_OK(gdn_allreduce_add_node(g, NULL, 0, comm, NULL, 0, GDN_DTYPE_BF16, cap, &node));
-    cudaGraphNodeType type;
+    enum cudaGraphNodeType type;
     CUDA_OK(cudaGraphNodeGetType(node, &type));
     CHECK(type == cudaGraphNodeTypeEmpty, "count 0: node type %d, expected empty", (int)type);
     CUDA_OK(cudaGraphDestroy(g));

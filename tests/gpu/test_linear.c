@@ -185,7 +185,7 @@ static void misc_checks(cudaStream_t stream) {
   cudaGraphNode_t node;
   CUDA_OK(cudaGraphCreate(&g, 0));
   CHECK_OK(gdn_linear_add_node(&a, plan, g, NULL, 0, &node));
-  cudaGraphNodeType type;
+  enum cudaGraphNodeType type;
   CUDA_OK(cudaGraphNodeGetType(node, &type));
   CHECK(type == cudaGraphNodeTypeEmpty, "T = 0: node type %d, expected empty", (int)type);
   CUDA_OK(cudaGraphDestroy(g));

@@ -7,3 +7,4 @@ gdn_add_test(test_allreduce LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_all
 target_link_libraries(test_allreduce PRIVATE NCCL::nccl)
 gdn_add_test(test_allreduce_multi LABEL multigpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_allreduce_multi.c)
 target_link_libraries(test_allreduce_multi PRIVATE NCCL::nccl pthread)
+gdn_add_test(test_chunk_ops LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunk_ops.c)

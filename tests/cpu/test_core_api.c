@@ -1,0 +1,209 @@
+/* Host validation and launch-config planning of the core operators (no device needed):
+ * bad arguments give the right gdn_status and a message naming the argument; configs
+ * that do not fit the device are refused at plan time, never at launch. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gdn/batch_setup.h"
+#include "gdn/chunk_delta_h.h"
+#include "gdn/chunk_intra.h"
+#include "gdn/prologue.h"
+#include "test_util.h"
+
+/* Fake, well-aligned "device" addresses 256 MiB apart: validation never dereferences them. */
+static void *at(size_t slot) { return (void *)(uintptr_t)(((uintptr_t)1 << 40) + ((uintptr_t)slot << 28)); }
+
+#define CHECK_FAIL_NAMES(expr, want, name)                                                            \
+  do {                                                                                                \
+    gdn_clear_last_error();                                                                           \
+    CHECK_STATUS(expr, want);                                                                         \
+    CHECK(strstr(gdn_get_last_error(), name) != NULL, "message '%s' does not name '%s'", gdn_get_last_error(), name); \
+  } while (0)
+
+static gdn_batch fake_batch(int max_seqs, int max_tokens) {
+  gdn_batch b;
+  b.cu_seqlens = (const int32_t *)at(1);
+  b.slots = (const int32_t *)at(2);
+  b.chunk_offsets = (const int32_t *)at(3);
+  b.chunk_seq = (const int32_t *)at(4);
+  b.header = (const gdn_batch_header *)at(5);
+  b.max_seqs = max_seqs;
+  b.max_tokens = max_tokens;
+  b.max_chunks = gdn_batch_max_chunks(max_tokens, max_seqs);
+  return b;
+}
+
+static gdn_chunk_delta_h_args delta_h_args(int T, int Hk, int Hv, int K, int V) {
+  gdn_chunk_delta_h_args a;
+  memset(&a, 0, sizeof a);
+  a.batch = fake_batch(4, T);
+  a.k = gdn_tensor_3d(at(10), GDN_DTYPE_BF16, T, Hk, K);
+  a.w = gdn_tensor_3d(at(20), GDN_DTYPE_BF16, T, Hv, K);
+  a.u = gdn_tensor_3d(at(30), GDN_DTYPE_BF16, T, Hv, V);
+  a.g = gdn_tensor_2d(at(40), GDN_DTYPE_F32, T, Hv);
+  a.state = gdn_tensor_4d(at(50), GDN_DTYPE_F32, 8, Hv, V, K);
+  a.h = gdn_tensor_4d(at(100), GDN_DTYPE_BF16, a.batch.max_chunks, Hv, K, V);
+  a.v_new = gdn_tensor_3d(at(200), GDN_DTYPE_BF16, T, Hv, V);
+  return a;
+}
+
+static void test_delta_h_validation(void) {
+  gdn_chunk_delta_h_args a = delta_h_args(256, 2, 4, 128, 128);
+  CHECK_OK(gdn_chunk_delta_h_validate(&a));
+  gdn_chunk_delta_h_args b = delta_h_args(256, 2, 4, 96, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_UNSUPPORTED, "K = 96");
+  b = a;
+  b.k = gdn_tensor_3d(at(10), GDN_DTYPE_BF16, 256, 3, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "k:");
+  b = a;
+  b.u.dtype = GDN_DTYPE_F16;
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "u:");
+  b = a;
+  b.w.strides[0] = 4 * 128 + 3; /* rows no longer 16-byte aligned */
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "w:");
+  b = a;
+  b.h.data = at(20); /* h aliases w */
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "overlaps");
+  b = a;
+  b.h = gdn_tensor_4d(at(100), GDN_DTYPE_BF16, 2, 4, 128, 128); /* fewer chunks than the batch can have */
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "h:");
+  b = a;
+  b.batch.chunk_seq = NULL;
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "gdn_batch_setup");
+  b = a;
+  b.state = gdn_tensor_4d(at(50), GDN_DTYPE_F32, 8, 4, 128, 64);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "state:");
+  CHECK_STATUS(gdn_chunk_delta_h_validate(NULL), GDN_ERROR_INVALID_ARGUMENT);
+}
+
+static void test_scan_configs(void) {
+  gdn_device_info dev = gdn_device_info_hopper();
+  gdn_scan_config cfg;
+  gdn_chunk_delta_h_args a = delta_h_args(8192, 16, 32, 128, 128);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.smem_bytes <= dev.smem_per_block_optin && cfg.num_stages >= 2, "default config: %zu bytes, %d stages",
+        cfg.smem_bytes, cfg.num_stages);
+  /* the example: K = V = 256 with 4 stages cannot fit in 227 KB */
+  gdn_chunk_delta_h_args big = delta_h_args(8192, 2, 2, 256, 256);
+  setenv("GDN_CHUNK_H_NUM_STAGES", "4", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&big, &dev, &cfg), GDN_ERROR_UNSUPPORTED, "shared memory");
+  unsetenv("GDN_CHUNK_H_NUM_STAGES");
+  CHECK_OK(gdn_chunk_delta_h_plan(&big, &dev, &cfg));
+  CHECK(cfg.smem_bytes <= dev.smem_per_block_optin, "K=V=256 default config needs %zu bytes", cfg.smem_bytes);
+  setenv("GDN_CHUNK_H_BV", "48", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_UNSUPPORTED, "BV=48");
+  setenv("GDN_CHUNK_H_BV", "abc", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_BV");
+  setenv("GDN_CHUNK_H_BV", "64", 1);
+  setenv("GDN_CHUNK_H_NUM_WARPS", "8", 1);
+  setenv("GDN_CHUNK_H_NUM_STAGES", "2", 1);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.bv == 64 && cfg.num_warps == 8 && cfg.num_stages == 2, "override not applied: %d %d %d", cfg.bv,
+        cfg.num_warps, cfg.num_stages);
+  unsetenv("GDN_CHUNK_H_BV");
+  unsetenv("GDN_CHUNK_H_NUM_WARPS");
+  unsetenv("GDN_CHUNK_H_NUM_STAGES");
+  /* a device with less shared memory gets fewer stages, never a failing launch */
+  gdn_device_info small = dev;
+  small.smem_per_block_optin = 100 * 1024;
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &small, &cfg));
+  CHECK(cfg.smem_bytes <= small.smem_per_block_optin, "config exceeds the small device: %zu", cfg.smem_bytes);
+  small.smem_per_block_optin = 16 * 1024;
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &small, &cfg), GDN_ERROR_UNSUPPORTED, "shared memory");
+}
+
+static void test_scan_o_and_intra(void) {
+  gdn_chunk_scan_o_args s;
+  memset(&s, 0, sizeof s);
+  s.batch = fake_batch(4, 256);
+  s.q = gdn_tensor_3d(at(10), GDN_DTYPE_BF16, 256, 2, 128);
+  s.k = gdn_tensor_3d(at(20), GDN_DTYPE_BF16, 256, 2, 128);
+  s.w = gdn_tensor_3d(at(30), GDN_DTYPE_BF16, 256, 4, 128);
+  s.u = gdn_tensor_3d(at(40), GDN_DTYPE_BF16, 256, 4, 128);
+  s.o = gdn_tensor_3d(at(50), GDN_DTYPE_BF16, 256, 4, 128);
+  s.scale = 0.088f;
+  CHECK_OK(gdn_chunk_scan_o_validate(&s));
+  gdn_chunk_scan_o_args t = s;
+  t.gk = gdn_tensor_3d(at(60), GDN_DTYPE_F32, 256, 4, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "aqk");
+  t.aqk = gdn_tensor_3d(at(70), GDN_DTYPE_F32, 256, 4, 64);
+  t.l2norm = 1;
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "l2norm");
+  t = s;
+  t.o.data = at(10); /* o aliases q */
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "overlaps");
+
+  gdn_chunk_intra_args ia;
+  memset(&ia, 0, sizeof ia);
+  ia.mode = GDN_INTRA_KKT_SOLVE;
+  ia.batch = fake_batch(4, 256);
+  ia.k = gdn_tensor_3d(at(10), GDN_DTYPE_BF16, 256, 2, 128);
+  ia.beta = gdn_tensor_2d(at(20), GDN_DTYPE_F32, 256, 4);
+  ia.A_inv = gdn_tensor_3d(at(30), GDN_DTYPE_F32, 256, 4, 64);
+  CHECK_OK(gdn_chunk_intra_validate(&ia));
+  gdn_chunk_intra_args ib = ia;
+  ib.w = gdn_tensor_3d(at(40), GDN_DTYPE_BF16, 256, 4, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&ib), GDN_ERROR_INVALID_ARGUMENT, "w/u");
+  ib = ia;
+  ib.mode = GDN_INTRA_WY;
+  ib.A_inv = gdn_tensor_none();
+  ib.v = gdn_tensor_3d(at(50), GDN_DTYPE_BF16, 256, 4, 128);
+  ib.w = gdn_tensor_3d(at(60), GDN_DTYPE_BF16, 256, 4, 128);
+  ib.u = gdn_tensor_3d(at(70), GDN_DTYPE_BF16, 256, 4, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&ib), GDN_ERROR_INVALID_ARGUMENT, "A_inv");
+  ib.mode = (gdn_intra_mode)7;
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&ib), GDN_ERROR_INVALID_ARGUMENT, "mode");
+  ib = ia;
+  ib.k = gdn_tensor_3d(at(10), GDN_DTYPE_F32, 256, 2, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&ib), GDN_ERROR_INVALID_ARGUMENT, "k:");
+  gdn_device_info dev = gdn_device_info_hopper();
+  gdn_chunk_intra_config icfg;
+  CHECK_OK(gdn_chunk_intra_plan(&ia, &dev, &icfg));
+  CHECK(icfg.per_key == 0 && icfg.smem_bytes <= dev.smem_per_block_optin, "intra config: per_key %d, %zu bytes",
+        icfg.per_key, icfg.smem_bytes);
+}
+
+static void test_prologue_and_batch(void) {
+  gdn_prologue_args p;
+  memset(&p, 0, sizeof p);
+  p.batch = fake_batch(4, 256);
+  p.b = gdn_tensor_2d(at(10), GDN_DTYPE_BF16, 256, 4);
+  CHECK_FAIL_NAMES(gdn_prologue_validate(&p), GDN_ERROR_INVALID_ARGUMENT, "no output");
+  p.beta = gdn_tensor_2d(at(20), GDN_DTYPE_F32, 256, 4);
+  CHECK_OK(gdn_prologue_validate(&p));
+  p.use_g = 1;
+  CHECK_FAIL_NAMES(gdn_prologue_validate(&p), GDN_ERROR_INVALID_ARGUMENT, "a:");
+  p.a = gdn_tensor_2d(at(30), GDN_DTYPE_BF16, 256, 4);
+  p.A_log = gdn_tensor_1d(at(40), GDN_DTYPE_F32, 4);
+  p.dt_bias = gdn_tensor_1d(at(41), GDN_DTYPE_F32, 5);
+  CHECK_FAIL_NAMES(gdn_prologue_validate(&p), GDN_ERROR_INVALID_ARGUMENT, "dt_bias");
+
+  gdn_batch_setup_args s;
+  memset(&s, 0, sizeof s);
+  s.cu_seqlens = (const int32_t *)at(1);
+  s.num_seqs = 3;
+  s.max_seqs = 4;
+  s.max_tokens = 1000;
+  s.num_slots = 10;
+  s.workspace = at(8);
+  s.workspace_bytes = gdn_batch_workspace_bytes(4, 1000, 10) - 1;
+  CHECK_FAIL_NAMES(gdn_batch_setup_validate(&s), GDN_ERROR_INVALID_ARGUMENT, "workspace_bytes");
+  s.workspace_bytes += 1;
+  CHECK_OK(gdn_batch_setup_validate(&s));
+  s.num_seqs = 5;
+  CHECK_FAIL_NAMES(gdn_batch_setup_validate(&s), GDN_ERROR_INVALID_ARGUMENT, "num_seqs");
+  gdn_batch b;
+  s.num_seqs = 3;
+  CHECK_OK(gdn_batch_setup_view(&s, &b));
+  CHECK(b.max_chunks == gdn_batch_max_chunks(1000, 4), "view max_chunks %d", b.max_chunks);
+  for (int code = 0; code <= 6; ++code)
+    CHECK(strlen(gdn_batch_error_string(code)) > 4, "batch error %d has no description", code);
+}
+
+int main(void) {
+  test_delta_h_validation();
+  test_scan_configs();
+  test_scan_o_and_intra();
+  test_prologue_and_batch();
+  return gdn_test_finish("test_core_api");
+}

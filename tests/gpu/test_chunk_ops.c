@@ -1,0 +1,385 @@
+/* Core operators against the CPU float64 reference, stage by stage:
+ * batch_setup + prologue, chunk_intra (KKT_SOLVE, WY, FUSED), chunk_delta_h (h, v_new,
+ * state pool updated exactly once per launch, untouched slots bit-identical, every
+ * launch configuration), chunk_scan_o.
+ *
+ * Tolerances: the GPU takes 16-bit operands, accumulates in fp32 and rounds w, u, v_new
+ * and the state to 16-bit for the tensor-core products (as FLA does), so results
+ * derived from bf16 operands carry ~2^-8 relative rounding per step: rel L2 bound 1.5e-2
+ * (fp16: 8e-3). Purely fp32 stages (gates, cumsums, A_inv) are bounded at 1e-4 / 2e-3. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "gdn/batch_setup.h"
+#include "gdn/chunk_delta_h.h"
+#include "gdn/chunk_intra.h"
+#include "gdn/prologue.h"
+#include "gpu_util.h"
+
+typedef struct {
+  const char *name;
+  int N;
+  int lens[8];
+  int Hk, Hv, K, V;
+  gdn_dtype dt;
+  int use_g, use_gk, l2norm;
+} tcase;
+
+static gdn_rng rng;
+
+static double bound16(gdn_dtype dt) { return dt == GDN_DTYPE_BF16 ? 1.5e-2 : 8e-3; }
+
+static void check_rel(const char *what, const tcase *c, const double *got, const double *want, size_t n, double bound) {
+  double e = gdn_rel_l2(got, want, n);
+  CHECK(e <= bound, "[%s] %s: rel L2 error %.3e > %.1e", c->name, what, e, bound);
+  if (getenv("GDN_TEST_VERBOSE")) printf("  [%s] %s: rel %.3e (bound %.1e)\n", c->name, what, e, bound);
+}
+
+/* Device copy of a double array packed as dtype; freed by the caller. */
+static void *up(gdn_dtype dt, const double *x, size_t n) { return gdn_upload(dt, x, n); }
+
+static void run_case(const tcase *c) {
+  const int N = c->N, Hk = c->Hk, Hv = c->Hv, K = c->K, V = c->V;
+  int32_t cu[9];
+  cu[0] = 0;
+  for (int i = 0; i < N; ++i) cu[i + 1] = cu[i] + c->lens[i];
+  const int T = cu[N];
+  const int NSLOT = N + 3;
+  int32_t slots[8];
+  /* distinct slots in shuffled order, every third sequence without state */
+  for (int i = 0; i < N; ++i) slots[i] = (i % 3 == 2) ? -1 : (int32_t)((i * 5 + 1) % NSLOT);
+  gdn_ref_shape sh = {N, cu, Hk, Hv, K, V};
+  const int NT = gdn_ref_num_chunks(&sh);
+  const size_t nq = (size_t)T * Hk * K, nv = (size_t)T * Hv * V, nh = (size_t)T * Hv, nhk = (size_t)T * Hv * K;
+  const size_t npool = (size_t)NSLOT * Hv * V * K;
+
+  double *q = gdn_dalloc(nq), *k = gdn_dalloc(nq), *v = gdn_dalloc(nv), *a = gdn_dalloc(nh), *b = gdn_dalloc(nh);
+  double A_log[64], dt_bias[64];
+  double *gk = gdn_dalloc(nhk);
+  gdn_fill_normal(&rng, q, nq, 1.0);
+  gdn_fill_normal(&rng, k, nq, c->l2norm ? 1.0 : 0.8 / sqrt((double)K));
+  gdn_fill_normal(&rng, v, nv, 1.0);
+  gdn_fill_normal(&rng, a, nh, 1.0);
+  gdn_fill_normal(&rng, b, nh, 1.0);
+  gdn_fill_uniform(&rng, A_log, (size_t)Hv, -1.5, 0.5);
+  gdn_fill_uniform(&rng, dt_bias, (size_t)Hv, -0.5, 0.5);
+  gdn_fill_uniform(&rng, gk, nhk, -0.15, 0.0);
+  gdn_round_to(c->dt, q, nq);
+  gdn_round_to(c->dt, k, nq);
+  gdn_round_to(c->dt, v, nv);
+  gdn_round_to(GDN_DTYPE_F32, a, nh);
+  gdn_round_to(GDN_DTYPE_F32, b, nh);
+  gdn_round_to(GDN_DTYPE_F32, A_log, (size_t)Hv);
+  gdn_round_to(GDN_DTYPE_F32, dt_bias, (size_t)Hv);
+  gdn_round_to(GDN_DTYPE_F32, gk, nhk);
+
+  /* ---- reference stages */
+  double *g = gdn_dalloc(nh), *beta = gdn_dalloc(nh), *g_cum = gdn_dalloc(nh), *gk_tot = gdn_dalloc(nhk),
+         *gk_cum = gdn_dalloc(nhk);
+  gdn_ref_gating(T, Hv, a, b, A_log, dt_bias, g, beta);
+  if (!c->use_g) memset(g, 0, nh * sizeof(double));
+  gdn_ref_chunk_cumsum(&sh, 1, g, g_cum);
+  for (size_t i = 0; i < nhk; ++i) gk_tot[i] = gk[i] + g[i / K];
+  gdn_ref_chunk_cumsum(&sh, K, gk_tot, gk_cum);
+  double *qn = gdn_dalloc(nq), *kn = gdn_dalloc(nq);
+  memcpy(qn, q, nq * sizeof(double));
+  memcpy(kn, k, nq * sizeof(double));
+  if (c->l2norm) {
+    gdn_ref_l2norm(T, Hk, K, qn);
+    gdn_ref_l2norm(T, Hk, K, kn);
+  }
+  const double *Gs = c->use_gk ? NULL : (c->use_g ? g_cum : NULL);
+  const double *Gk = c->use_gk ? gk_cum : NULL;
+  double *A_inv = gdn_dalloc((size_t)T * Hv * 64), *w = gdn_dalloc(nhk), *u = gdn_dalloc(nv);
+  gdn_ref_kkt_solve(&sh, kn, beta, Gs, Gk, A_inv);
+  gdn_ref_wy(&sh, kn, v, beta, A_inv, Gs, Gk, w, u);
+
+  /* ---- device inputs */
+  void *d_q = up(c->dt, q, nq), *d_k = up(c->dt, k, nq), *d_v = up(c->dt, v, nv);
+  void *d_a = up(GDN_DTYPE_F32, a, nh), *d_b = up(GDN_DTYPE_F32, b, nh);
+  void *d_Alog = up(GDN_DTYPE_F32, A_log, (size_t)Hv), *d_dtb = up(GDN_DTYPE_F32, dt_bias, (size_t)Hv);
+  void *d_gk = up(GDN_DTYPE_F32, gk, nhk);
+  double cu_d[9], slots_d[8];
+  for (int i = 0; i <= N; ++i) cu_d[i] = cu[i];
+  for (int i = 0; i < N; ++i) slots_d[i] = slots[i];
+  int32_t *d_cu = (int32_t *)up(GDN_DTYPE_I32, cu_d, (size_t)N + 1);
+  int32_t *d_slots = (int32_t *)up(GDN_DTYPE_I32, slots_d, (size_t)N);
+
+  gdn_device_info dev;
+  CHECK_OK(gdn_device_info_query(0, &dev));
+  gdn_batch_setup_args sa;
+  memset(&sa, 0, sizeof sa);
+  sa.cu_seqlens = d_cu;
+  sa.slots = d_slots;
+  sa.num_seqs = N;
+  sa.max_seqs = N;
+  sa.max_tokens = T;
+  sa.num_slots = NSLOT;
+  sa.workspace_bytes = gdn_batch_workspace_bytes(N, T, NSLOT);
+  sa.workspace = gdn_dmalloc(sa.workspace_bytes);
+  gdn_batch batch;
+  CHECK_OK(gdn_batch_setup_view(&sa, &batch));
+  CHECK_OK(gdn_batch_setup_launch(&sa, 0));
+  gdn_batch_header hdr;
+  CUDA_OK(cudaMemcpy(&hdr, batch.header, sizeof hdr, cudaMemcpyDeviceToHost));
+  CHECK(hdr.status == 0 && hdr.num_seqs == N && hdr.num_tokens == T && hdr.num_chunks == NT,
+        "[%s] batch header {status %d, N %d, T %d, NT %d}, expected {0, %d, %d, %d}", c->name, hdr.status, hdr.num_seqs,
+        hdr.num_tokens, hdr.num_chunks, N, T, NT);
+
+  /* ---- prologue */
+  float *d_gcum = (float *)gdn_dmalloc(nh * 4), *d_beta = (float *)gdn_dmalloc(nh * 4),
+        *d_gkcum = (float *)gdn_dmalloc(nhk * 4);
+  gdn_prologue_args pa;
+  memset(&pa, 0, sizeof pa);
+  pa.batch = batch;
+  pa.a = gdn_tensor_2d(d_a, GDN_DTYPE_F32, T, Hv);
+  pa.b = gdn_tensor_2d(d_b, GDN_DTYPE_F32, T, Hv);
+  pa.A_log = gdn_tensor_1d(d_Alog, GDN_DTYPE_F32, Hv);
+  pa.dt_bias = gdn_tensor_1d(d_dtb, GDN_DTYPE_F32, Hv);
+  pa.use_g = c->use_g;
+  pa.beta = gdn_tensor_2d(d_beta, GDN_DTYPE_F32, T, Hv);
+  if (c->use_g) pa.g_cum = gdn_tensor_2d(d_gcum, GDN_DTYPE_F32, T, Hv);
+  if (c->use_gk) {
+    pa.gk = gdn_tensor_3d(d_gk, GDN_DTYPE_F32, T, Hv, K);
+    pa.gk_cum = gdn_tensor_3d(d_gkcum, GDN_DTYPE_F32, T, Hv, K);
+  }
+  gdn_prologue_config pcfg;
+  gdn_poison(d_gcum, nh * 4);
+  gdn_poison(d_beta, nh * 4);
+  gdn_poison(d_gkcum, nhk * 4);
+  CHECK_OK(gdn_prologue_plan(&pa, &dev, &pcfg));
+  CHECK_OK(gdn_prologue_launch(&pa, &pcfg, 0));
+  double *tmp = gdn_dalloc(nhk > nv ? (nhk > (size_t)T * Hv * 64 ? nhk : (size_t)T * Hv * 64) : nv);
+  gdn_download(GDN_DTYPE_F32, d_beta, nh, tmp);
+  check_rel("prologue beta", c, tmp, beta, nh, 1e-5);
+  if (c->use_g) {
+    gdn_download(GDN_DTYPE_F32, d_gcum, nh, tmp);
+    check_rel("prologue g_cum", c, tmp, g_cum, nh, 1e-4);
+  }
+  if (c->use_gk) {
+    gdn_download(GDN_DTYPE_F32, d_gkcum, nhk, tmp);
+    check_rel("prologue gk_cum", c, tmp, gk_cum, nhk, 1e-4);
+  }
+  /* Later stages take the reference's gates (rounded to fp32) so each stage is checked
+   * on its own. */
+  float *d_gin = (float *)up(GDN_DTYPE_F32, g_cum, nh), *d_bin = (float *)up(GDN_DTYPE_F32, beta, nh);
+  float *d_gkin = (float *)up(GDN_DTYPE_F32, gk_cum, nhk);
+
+  /* ---- chunk_intra: KKT_SOLVE */
+  const size_t na = (size_t)T * Hv * 64;
+  float *d_Ainv = (float *)gdn_dmalloc(na * 4);
+  void *d_w = gdn_dmalloc(nhk * 2), *d_u = gdn_dmalloc(nv * 2);
+  gdn_chunk_intra_args ia;
+  memset(&ia, 0, sizeof ia);
+  ia.mode = GDN_INTRA_KKT_SOLVE;
+  ia.batch = batch;
+  ia.k = gdn_tensor_3d(d_k, c->dt, T, Hk, K);
+  ia.beta = gdn_tensor_2d(d_bin, GDN_DTYPE_F32, T, Hv);
+  if (Gs) ia.g = gdn_tensor_2d(d_gin, GDN_DTYPE_F32, T, Hv);
+  if (Gk) ia.gk = gdn_tensor_3d(d_gkin, GDN_DTYPE_F32, T, Hv, K);
+  ia.l2norm = c->l2norm;
+  ia.A_inv = gdn_tensor_3d(d_Ainv, GDN_DTYPE_F32, T, Hv, 64);
+  gdn_chunk_intra_config icfg;
+  gdn_poison(d_Ainv, na * 4);
+  CHECK_OK(gdn_chunk_intra_plan(&ia, &dev, &icfg));
+  CHECK_OK(gdn_chunk_intra_launch(&ia, &icfg, 0));
+  gdn_download(GDN_DTYPE_F32, d_Ainv, na, tmp);
+  check_rel("kkt_solve A_inv", c, tmp, A_inv, na, 2e-3);
+
+  /* ---- chunk_intra: WY from the reference A_inv */
+  float *d_Aref = (float *)up(GDN_DTYPE_F32, A_inv, na);
+  ia.mode = GDN_INTRA_WY;
+  ia.A_inv = gdn_tensor_3d(d_Aref, GDN_DTYPE_F32, T, Hv, 64);
+  ia.v = gdn_tensor_3d(d_v, c->dt, T, Hv, V);
+  ia.w = gdn_tensor_3d(d_w, c->dt, T, Hv, K);
+  ia.u = gdn_tensor_3d(d_u, c->dt, T, Hv, V);
+  gdn_poison(d_w, nhk * 2);
+  gdn_poison(d_u, nv * 2);
+  CHECK_OK(gdn_chunk_intra_plan(&ia, &dev, &icfg));
+  CHECK_OK(gdn_chunk_intra_launch(&ia, &icfg, 0));
+  gdn_download(c->dt, d_w, nhk, tmp);
+  check_rel("wy w", c, tmp, w, nhk, bound16(c->dt));
+  gdn_download(c->dt, d_u, nv, tmp);
+  check_rel("wy u", c, tmp, u, nv, bound16(c->dt));
+
+  /* ---- chunk_intra: FUSED */
+  ia.mode = GDN_INTRA_FUSED;
+  ia.A_inv = gdn_tensor_none();
+  gdn_poison(d_w, nhk * 2);
+  gdn_poison(d_u, nv * 2);
+  CHECK_OK(gdn_chunk_intra_plan(&ia, &dev, &icfg));
+  CHECK_OK(gdn_chunk_intra_launch(&ia, &icfg, 0));
+  gdn_download(c->dt, d_w, nhk, tmp);
+  check_rel("fused w", c, tmp, w, nhk, bound16(c->dt));
+  gdn_download(c->dt, d_u, nv, tmp);
+  check_rel("fused u", c, tmp, u, nv, bound16(c->dt));
+
+  /* ---- chunk_delta_h on the reference's (rounded) w, u and key */
+  const int Hkk = c->use_gk ? Hv : Hk;
+  double *kk = gdn_dalloc((size_t)T * Hkk * K);
+  if (c->use_gk) gdn_ref_gate_qk(&sh, qn, kn, NULL, gk_cum, NULL, kk);
+  else memcpy(kk, kn, nq * sizeof(double));
+  gdn_round_to(c->dt, kk, (size_t)T * Hkk * K);
+  gdn_round_to(c->dt, w, nhk);
+  gdn_round_to(c->dt, u, nv);
+  double *pool0 = gdn_dalloc(npool);
+  gdn_fill_normal(&rng, pool0, npool, 0.1);
+  gdn_round_to(GDN_DTYPE_F32, pool0, npool);
+  double *pool_ref = gdn_dalloc(npool), *h_ref = gdn_dalloc((size_t)NT * Hv * K * V), *vn_ref = gdn_dalloc(nv);
+  memcpy(pool_ref, pool0, npool * sizeof(double));
+  gdn_ref_chunk_delta_h(&sh, Hkk, kk, w, u, c->use_gk ? NULL : Gs, Gk, pool_ref, slots, h_ref, vn_ref);
+
+  void *d_kk = up(c->dt, kk, (size_t)T * Hkk * K), *d_wr = up(c->dt, w, nhk), *d_ur = up(c->dt, u, nv);
+  float *d_pool = (float *)up(GDN_DTYPE_F32, pool0, npool);
+  const size_t nhout = (size_t)NT * Hv * K * V;
+  float *d_h = (float *)gdn_dmalloc(nhout * 4);
+  void *d_vn = gdn_dmalloc(nv * 2);
+  gdn_chunk_delta_h_args da;
+  memset(&da, 0, sizeof da);
+  da.batch = batch;
+  da.k = gdn_tensor_3d(d_kk, c->dt, T, Hkk, K);
+  da.w = gdn_tensor_3d(d_wr, c->dt, T, Hv, K);
+  da.u = gdn_tensor_3d(d_ur, c->dt, T, Hv, V);
+  if (Gs) da.g = gdn_tensor_2d(d_gin, GDN_DTYPE_F32, T, Hv);
+  if (Gk) da.gk = gdn_tensor_3d(d_gkin, GDN_DTYPE_F32, T, Hv, K);
+  da.state = gdn_tensor_4d(d_pool, GDN_DTYPE_F32, NSLOT, Hv, V, K);
+  da.h = gdn_tensor_4d(d_h, GDN_DTYPE_F32, NT, Hv, K, V);
+  da.v_new = gdn_tensor_3d(d_vn, c->dt, T, Hv, V);
+
+  /* every buildable configuration gives the same answer */
+  static const int configs[][3] = {{0, 0, 0}, {32, 4, 1}, {32, 4, 2}, {64, 4, 3}, {64, 8, 2}};
+  float *pool_host = (float *)gdn_xmalloc(npool * 4), *pool0_f = (float *)gdn_xmalloc(npool * 4);
+  gdn_pack(GDN_DTYPE_F32, pool0, npool, pool0_f);
+  for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ++ci) {
+    char buf[3][16];
+    if (configs[ci][0]) {
+      if (V % configs[ci][0] != 0 || (K == 256 && configs[ci][0] == 64 && configs[ci][1] == 4)) continue;
+      snprintf(buf[0], 16, "%d", configs[ci][0]);
+      snprintf(buf[1], 16, "%d", configs[ci][1]);
+      snprintf(buf[2], 16, "%d", configs[ci][2]);
+      setenv("GDN_CHUNK_H_BV", buf[0], 1);
+      setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
+      setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
+    }
+    gdn_scan_config scfg;
+    gdn_status ps = gdn_chunk_delta_h_plan(&da, &dev, &scfg);
+    unsetenv("GDN_CHUNK_H_BV");
+    unsetenv("GDN_CHUNK_H_NUM_WARPS");
+    unsetenv("GDN_CHUNK_H_NUM_STAGES");
+    if (ps == GDN_ERROR_UNSUPPORTED) continue; /* does not fit this device's shared memory */
+    CHECK(ps == GDN_SUCCESS, "[%s] plan config %zu: %s", c->name, ci, gdn_get_last_error());
+    CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+    gdn_poison(d_h, nhout * 4);
+    gdn_poison(d_vn, nv * 2);
+    CHECK_OK(gdn_chunk_delta_h_launch(&da, &scfg, 0));
+    CUDA_OK(cudaDeviceSynchronize());
+    char what[96];
+    double *hh = gdn_dalloc(nhout);
+    gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
+    snprintf(what, sizeof what, "delta_h h (BV %d, %d warps, %d stages)", scfg.bv, scfg.num_warps, scfg.num_stages);
+    check_rel(what, c, hh, h_ref, nhout, bound16(c->dt));
+    free(hh);
+    gdn_download(c->dt, d_vn, nv, tmp);
+    snprintf(what, sizeof what, "delta_h v_new (BV %d)", scfg.bv);
+    check_rel(what, c, tmp, vn_ref, nv, bound16(c->dt));
+    double *pp = gdn_dalloc(npool);
+    gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+    snprintf(what, sizeof what, "delta_h final state (BV %d)", scfg.bv);
+    check_rel(what, c, pp, pool_ref, npool, bound16(c->dt));
+    free(pp);
+    /* slots not named by any sequence stay bit-identical */
+    CUDA_OK(cudaMemcpy(pool_host, d_pool, npool * 4, cudaMemcpyDeviceToHost));
+    for (int s = 0; s < NSLOT; ++s) {
+      int used = 0;
+      for (int i = 0; i < N; ++i) used |= slots[i] == s;
+      if (used) continue;
+      size_t off = (size_t)s * Hv * V * K;
+      CHECK(memcmp(pool_host + off, pool0_f + off, (size_t)Hv * V * K * 4) == 0, "[%s] untouched slot %d changed",
+            c->name, s);
+    }
+  }
+
+  /* the pool is updated exactly once per launch: a second launch == a second reference step */
+  {
+    gdn_scan_config scfg;
+    CHECK_OK(gdn_chunk_delta_h_plan(&da, &dev, &scfg));
+    CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+    CHECK_OK(gdn_chunk_delta_h_launch(&da, &scfg, 0));
+    CHECK_OK(gdn_chunk_delta_h_launch(&da, &scfg, 0));
+    double *pool_ref2 = gdn_dalloc(npool);
+    memcpy(pool_ref2, pool0, npool * sizeof(double));
+    gdn_ref_chunk_delta_h(&sh, Hkk, kk, w, u, c->use_gk ? NULL : Gs, Gk, pool_ref2, slots, NULL, NULL);
+    gdn_ref_chunk_delta_h(&sh, Hkk, kk, w, u, c->use_gk ? NULL : Gs, Gk, pool_ref2, slots, NULL, NULL);
+    double *pp = gdn_dalloc(npool);
+    gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+    check_rel("delta_h state after 2 launches", c, pp, pool_ref2, npool, bound16(c->dt));
+    free(pp);
+    free(pool_ref2);
+  }
+
+  /* ---- chunk_scan_o (scalar-gate path): o and state against the stage reference */
+  if (!c->use_gk) {
+    double *o_ref = gdn_dalloc(nv);
+    double *h_fresh = gdn_dalloc(nhout), *vn_fresh = gdn_dalloc(nv), *pool_r = gdn_dalloc(npool);
+    memcpy(pool_r, pool0, npool * sizeof(double));
+    double *w_n = gdn_dalloc(nhk);
+    memcpy(w_n, w, nhk * sizeof(double));
+    gdn_ref_chunk_delta_h(&sh, Hk, kn, w_n, u, Gs, NULL, pool_r, slots, h_fresh, vn_fresh);
+    const double scale = 1.0 / sqrt((double)K);
+    gdn_ref_chunk_o(&sh, qn, kn, vn_fresh, h_fresh, Gs, scale, o_ref);
+    void *d_o = gdn_dmalloc(nv * 2);
+    CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+    gdn_chunk_scan_o_args oa;
+    memset(&oa, 0, sizeof oa);
+    oa.batch = batch;
+    oa.q = gdn_tensor_3d(d_q, c->dt, T, Hk, K);
+    oa.k = gdn_tensor_3d(d_k, c->dt, T, Hk, K);
+    oa.w = da.w;
+    oa.u = da.u;
+    oa.g = da.g;
+    oa.state = da.state;
+    oa.o = gdn_tensor_3d(d_o, c->dt, T, Hv, V);
+    oa.scale = (float)scale;
+    oa.l2norm = c->l2norm;
+    gdn_scan_config scfg;
+    gdn_poison(d_o, nv * 2);
+    CHECK_OK(gdn_chunk_scan_o_plan(&oa, &dev, &scfg));
+    CHECK_OK(gdn_chunk_scan_o_launch(&oa, &scfg, 0));
+    gdn_download(c->dt, d_o, nv, tmp);
+    check_rel("scan_o o", c, tmp, o_ref, nv, 2 * bound16(c->dt));
+    double *pp = gdn_dalloc(npool);
+    gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+    check_rel("scan_o final state", c, pp, pool_r, npool, bound16(c->dt));
+    free(pp);
+    cudaFree(d_o);
+    free(o_ref); free(h_fresh); free(vn_fresh); free(pool_r); free(w_n);
+  }
+  CUDA_OK(cudaDeviceSynchronize());
+
+  free(pool_host); free(pool0_f);
+  void *dev_bufs[] = {d_q, d_k, d_v, d_a, d_b, d_Alog, d_dtb, d_gk, d_cu, d_slots, sa.workspace, d_gcum, d_beta,
+                      d_gkcum, d_gin, d_bin, d_gkin, d_Ainv, d_w, d_u, d_Aref, d_kk, d_wr, d_ur, d_pool, d_h, d_vn};
+  for (size_t i = 0; i < sizeof dev_bufs / sizeof dev_bufs[0]; ++i) cudaFree(dev_bufs[i]);
+  double *host_bufs[] = {q, k, v, a, b, gk, g, beta, g_cum, gk_tot, gk_cum, qn, kn, A_inv, w, u, tmp, kk, pool0,
+                         pool_ref, h_ref, vn_ref};
+  for (size_t i = 0; i < sizeof host_bufs / sizeof host_bufs[0]; ++i) free(host_bufs[i]);
+}
+
+int main(void) {
+  gdn_gpu_test_init("test_chunk_ops", 1);
+  gdn_rng_seed(&rng, gdn_test_seed("test_chunk_ops"));
+  static const tcase cases[] = {
+      {"qwen-like K128 V128 gva2 l2norm", 3, {130, 64, 1}, 2, 4, 128, 128, GDN_DTYPE_BF16, 1, 0, 1},
+      {"K64 V64 no-l2 varlen", 4, {63, 65, 0, 200}, 2, 2, 64, 64, GDN_DTYPE_BF16, 1, 0, 0},
+      {"K128 V256 no gate", 2, {100, 37}, 1, 2, 128, 256, GDN_DTYPE_BF16, 0, 0, 1},
+      {"K256 V128", 2, {129, 64}, 1, 1, 256, 128, GDN_DTYPE_BF16, 1, 0, 1},
+      {"K128 V128 gk+g", 3, {70, 1, 128}, 1, 2, 128, 128, GDN_DTYPE_BF16, 1, 1, 1},
+      {"K64 V128 gk only fp16", 2, {90, 33}, 2, 2, 64, 128, GDN_DTYPE_F16, 0, 1, 0},
+      {"K128 V64 fp16", 2, {150, 20}, 2, 4, 128, 64, GDN_DTYPE_F16, 1, 0, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    printf("case %s\n", cases[i].name);
+    run_case(&cases[i]);
+  }
+  return gdn_test_finish("test_chunk_ops");
+}
