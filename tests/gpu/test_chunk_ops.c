@@ -46,8 +46,8 @@ static void run_case(const tcase *c) {
   const int T = cu[N];
   const int NSLOT = N + 3;
   int32_t slots[8];
-  /* distinct slots in shuffled order, every third sequence without state */
-  for (int i = 0; i < N; ++i) slots[i] = (i % 3 == 2) ? -1 : (int32_t)((i * 5 + 1) % NSLOT);
+  /* distinct slots in reverse order (slots 0 and 1 never named), every third sequence without state */
+  for (int i = 0; i < N; ++i) slots[i] = (i % 3 == 2) ? -1 : (int32_t)(NSLOT - 1 - i);
   gdn_ref_shape sh = {N, cu, Hk, Hv, K, V};
   const int NT = gdn_ref_num_chunks(&sh);
   const size_t nq = (size_t)T * Hk * K, nv = (size_t)T * Hv * V, nh = (size_t)T * Hv, nhk = (size_t)T * Hv * K;
