@@ -162,17 +162,23 @@ static gdn_status setup_bucket(gdn_prefill_plan *p, bucket_ops *b, void *batch_w
   return GDN_SUCCESS;
 }
 
-static gdn_status add_bucket_nodes(gdn_prefill_plan *p, bucket_ops *b, cudaGraph_t g, const cudaGraphNode_t *deps,
-                                   size_t num_deps, cudaGraphNode_t *last) {
-  cudaGraphNode_t setup, pro, intra, scan, tail;
-  GDN_TRY(gdn_batch_setup_add_node(&b->setup, g, deps, num_deps, &setup));
-  GDN_TRY(gdn_prologue_add_node(&b->pro, &b->pro_cfg, g, &setup, 1, &pro));
+static gdn_status add_core_nodes(gdn_prefill_plan *p, bucket_ops *b, cudaGraph_t g, const cudaGraphNode_t *deps,
+                                 size_t num_deps, cudaGraphNode_t *last) {
+  cudaGraphNode_t pro, intra, scan, tail;
+  GDN_TRY(gdn_prologue_add_node(&b->pro, &b->pro_cfg, g, deps, num_deps, &pro));
   GDN_TRY(gdn_chunk_intra_add_node(&b->intra, &b->intra_cfg, g, &pro, 1, &intra));
   GDN_TRY(gdn_chunk_scan_o_add_node(&b->scan, &b->scan_cfg, g, &intra, 1, &scan));
-  GDN_TRY(gdn_tail_zero_add_node(&b->batch, &p->io.o, p->dev.sm_count, g, &setup, 1, &tail));
+  GDN_TRY(gdn_tail_zero_add_node(&b->batch, &p->io.o, p->dev.sm_count, g, deps, num_deps, &tail));
   cudaGraphNode_t leaves[2] = {scan, tail};
   GDN_CUDA_TRY(cudaGraphAddEmptyNode(last, g, leaves, 2));
   return GDN_SUCCESS;
+}
+
+static gdn_status add_bucket_nodes(gdn_prefill_plan *p, bucket_ops *b, cudaGraph_t g, const cudaGraphNode_t *deps,
+                                   size_t num_deps, cudaGraphNode_t *last) {
+  cudaGraphNode_t setup;
+  GDN_TRY(gdn_batch_setup_add_node(&b->setup, g, deps, num_deps, &setup));
+  return add_core_nodes(p, b, g, &setup, 1, last);
 }
 
 static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buckets, int nb) {
@@ -353,19 +359,40 @@ gdn_status gdn_prefill_run_device(gdn_prefill_plan *p, const int32_t *cu_dev, co
   return GDN_SUCCESS;
 }
 
-gdn_status gdn_prefill_run_eager(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
+static gdn_status check_bucket(const gdn_prefill_plan *p, int bucket) {
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan is NULL");
-  int bucket;
+  if (bucket < 0 || bucket >= p->num_buckets)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "bucket = %d is outside [0, %d)", bucket, p->num_buckets);
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_prefill_upload(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s,
+                              int *bucket) {
+  if (p == NULL || bucket == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan and bucket must not be NULL");
   int32_t *host;
-  GDN_TRY(stage_descriptor(p, cu, slots, n, &bucket, &host));
-  GDN_TRY(upload(p, host, s));
+  GDN_TRY(stage_descriptor(p, cu, slots, n, bucket, &host));
+  return upload(p, host, s);
+}
+
+gdn_status gdn_prefill_launch_setup(gdn_prefill_plan *p, int bucket, cudaStream_t s) {
+  GDN_TRY(check_bucket(p, bucket));
+  return gdn_batch_setup_launch(&p->b[bucket].setup, s);
+}
+
+gdn_status gdn_prefill_launch_core(gdn_prefill_plan *p, int bucket, cudaStream_t s) {
+  GDN_TRY(check_bucket(p, bucket));
   bucket_ops *b = &p->b[bucket];
-  GDN_TRY(gdn_batch_setup_launch(&b->setup, s));
   GDN_TRY(gdn_prologue_launch(&b->pro, &b->pro_cfg, s));
   GDN_TRY(gdn_chunk_intra_launch(&b->intra, &b->intra_cfg, s));
   GDN_TRY(gdn_chunk_scan_o_launch(&b->scan, &b->scan_cfg, s));
-  GDN_TRY(gdn_tail_zero_launch(&b->batch, &p->io.o, p->dev.sm_count, s));
-  return GDN_SUCCESS;
+  return gdn_tail_zero_launch(&b->batch, &p->io.o, p->dev.sm_count, s);
+}
+
+gdn_status gdn_prefill_run_eager(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
+  int bucket;
+  GDN_TRY(gdn_prefill_upload(p, cu, slots, n, s, &bucket));
+  GDN_TRY(gdn_prefill_launch_setup(p, bucket, s));
+  return gdn_prefill_launch_core(p, bucket, s);
 }
 
 gdn_status gdn_prefill_check_error(gdn_prefill_plan *p) {
@@ -375,9 +402,28 @@ gdn_status gdn_prefill_check_error(gdn_prefill_plan *p) {
 
 gdn_status gdn_prefill_add_to_graph(gdn_prefill_plan *p, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
                                     size_t num_deps, cudaGraphNode_t *last) {
-  if (p == NULL || graph == NULL || last == NULL)
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan, graph and last must not be NULL");
-  if (bucket < 0 || bucket >= p->num_buckets)
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "bucket = %d is outside [0, %d)", bucket, p->num_buckets);
+  GDN_TRY(check_bucket(p, bucket));
+  if (graph == NULL || last == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "graph and last must not be NULL");
   return add_bucket_nodes(p, &p->b[bucket], graph, deps, num_deps, last);
+}
+
+gdn_status gdn_prefill_add_setup_node(gdn_prefill_plan *p, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
+                                      size_t num_deps, cudaGraphNode_t *setup) {
+  GDN_TRY(check_bucket(p, bucket));
+  return gdn_batch_setup_add_node(&p->b[bucket].setup, graph, deps, num_deps, setup);
+}
+
+gdn_status gdn_prefill_add_core_nodes(gdn_prefill_plan *p, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
+                                      size_t num_deps, cudaGraphNode_t *last) {
+  GDN_TRY(check_bucket(p, bucket));
+  if (graph == NULL || last == NULL || num_deps == 0)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "core nodes need a graph, an out node and deps including the setup node");
+  return add_core_nodes(p, &p->b[bucket], graph, deps, num_deps, last);
+}
+
+gdn_status gdn_prefill_batch_view(const gdn_prefill_plan *p, int bucket, gdn_batch *batch) {
+  GDN_TRY(check_bucket(p, bucket));
+  if (batch == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch is NULL");
+  *batch = p->b[bucket].batch;
+  return GDN_SUCCESS;
 }

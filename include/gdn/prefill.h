@@ -80,6 +80,21 @@ gdn_status gdn_prefill_check_error(gdn_prefill_plan *plan);
 gdn_status gdn_prefill_add_to_graph(gdn_prefill_plan *plan, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
                                     size_t num_deps, cudaGraphNode_t *last);
 int32_t *gdn_prefill_descriptor(gdn_prefill_plan *plan);
+
+/* Finer-grained pieces for assembling a larger graph (e.g. a whole layer, where conv1d
+ * produces q, k, v and needs the batch tables): the batch-setup node alone, then the
+ * compute nodes (prologue, chunk_intra, chunk_scan_o, output tail), whose deps must
+ * include the setup node. gdn_prefill_batch_view gives the tables' device view. */
+gdn_status gdn_prefill_add_setup_node(gdn_prefill_plan *plan, int bucket, cudaGraph_t graph,
+                                      const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *setup);
+gdn_status gdn_prefill_add_core_nodes(gdn_prefill_plan *plan, int bucket, cudaGraph_t graph,
+                                      const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *last);
+gdn_status gdn_prefill_batch_view(const gdn_prefill_plan *plan, int bucket, gdn_batch *batch);
+/* Eager counterparts: stage + upload the descriptor (returns the bucket), then launch. */
+gdn_status gdn_prefill_upload(gdn_prefill_plan *plan, const int32_t *cu_seqlens, const int32_t *slots, int num_seqs,
+                              cudaStream_t stream, int *bucket);
+gdn_status gdn_prefill_launch_setup(gdn_prefill_plan *plan, int bucket, cudaStream_t stream);
+gdn_status gdn_prefill_launch_core(gdn_prefill_plan *plan, int bucket, cudaStream_t stream);
 int gdn_prefill_descriptor_seqs(const gdn_prefill_plan *plan);
 
 int gdn_prefill_num_buckets(const gdn_prefill_plan *plan);

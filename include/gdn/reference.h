@@ -132,3 +132,67 @@ void gdn_ref_linear(int T, int N, int Kin, const double *x, const double *w, con
 }
 #endif
 #endif
+
+/* ---- the whole GDN layer (ref/ref_layer_full.c): in_proj, conv1d + SiLU, gating + l2norm +
+ * recurrence, gated RMSNorm, out_proj, for one tensor-parallel rank or the unsharded layer.
+ * Same conventions as above (host, contiguous, row-major, float64). W_in rows follow
+ * gdn/layer.h: q [Hk*K] | k [Hk*K] | v [Hv*V] (the D = 2*Hk*K + Hv*V conv channels, in the
+ * conv weight's row order) | z [Hv*V] | b [Hv] | a [Hv]; Dtot = D + Hv*V + 2*Hv. */
+#ifndef GDN_REFERENCE_LAYER_H
+#define GDN_REFERENCE_LAYER_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gdn_ref_layer_shape {
+  int hidden, Hk, Hv, K, V, W; /* W: conv width, 2..9 */
+  double rms_eps;              /* <= 0: 1e-6 (as the GPU op's 0) */
+  int use_g, l2norm_qk;
+  double scale;                /* <= 0: K^-1/2 */
+} gdn_ref_layer_shape;
+
+typedef struct gdn_ref_layer_weights {
+  const double *w_in;            /* [Dtot, hidden] */
+  const double *conv_weight;     /* [D, W] */
+  const double *conv_bias;       /* [D] or NULL */
+  const double *A_log, *dt_bias; /* [Hv] (use_g) */
+  const double *norm_weight;     /* [V] */
+  const double *w_out;           /* [hidden, Hv*V] */
+} gdn_ref_layer_weights;
+
+/* y[T, hidden] for x[T, hidden], T = cu_seqlens[num_seqs]. state [num_slots, Hv, V, K] and
+ * conv_state [num_slots, W-1, D] pools (either may be NULL: zero initial state, nothing kept)
+ * are updated in place for the slots named (slots NULL: all GDN_PAD_SLOT). */
+void gdn_ref_layer(const gdn_ref_layer_shape *s, const gdn_ref_layer_weights *w, int num_seqs,
+                   const int32_t *cu_seqlens, const int32_t *slots, const double *x, double *state,
+                   double *conv_state, double *y);
+
+/* Tensor-parallel shard `rank` of `nranks` of an unsharded layer: key heads
+ * [rank*Hk/R, (rank+1)*Hk/R) and value heads [rank*Hv/R, ...) of every q/k/v/z/b/a block of
+ * W_in, the matching conv channels (weight and bias rows), A_log/dt_bias entries and W_out
+ * columns; norm_weight shared. The sum over ranks of the shards' y equals the full y. */
+typedef struct gdn_ref_layer_shard {
+  gdn_ref_layer_shape shape;     /* per rank: Hk/R, Hv/R, the rest as the full layer */
+  gdn_ref_layer_weights weights; /* views of the arrays below */
+  double *w_in, *conv_weight, *conv_bias, *A_log, *dt_bias, *norm_weight, *w_out; /* owned */
+} gdn_ref_layer_shard;
+
+/* 0 on success; -1 (nothing allocated) when nranks < 1, rank outside [0, nranks), or nranks
+ * does not divide Hk. */
+int gdn_ref_layer_shard_make(const gdn_ref_layer_shape *full, const gdn_ref_layer_weights *w, int rank,
+                             int nranks, gdn_ref_layer_shard *out);
+void gdn_ref_layer_shard_free(gdn_ref_layer_shard *shard);
+/* Row of the full W_in holding row `row` of the shard's W_in (for row < D: also the full
+ * conv channel of shard channel `row`). */
+int64_t gdn_ref_layer_shard_row(const gdn_ref_layer_shape *full, int rank, int nranks, int64_t row);
+/* The rank's part of the pools: state [num_slots, Hv, V, K] -> [num_slots, Hv/R, V, K];
+ * conv_state [num_slots, W-1, D] -> [num_slots, W-1, D_shard]. */
+void gdn_ref_layer_shard_state(const gdn_ref_layer_shape *full, int rank, int nranks, int num_slots,
+                               const double *state, double *shard_state);
+void gdn_ref_layer_shard_conv_state(const gdn_ref_layer_shape *full, int rank, int nranks, int num_slots,
+                                    const double *conv_state, double *shard_conv_state);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -102,8 +102,9 @@ __device__ __forceinline__ void chunk_set(uint4 &v, int e, unsigned int x) {
   else v.w |= add;
 }
 
+/* 6 blocks per SM (40 registers, no spills): loads of 6 tiles in flight per SM. */
 template <int E, int OV>
-__global__ void __launch_bounds__(kThreads) qkv_split_transpose_kernel(gdn_qkv_split_desc p) {
+__global__ void __launch_bounds__(kThreads, 6) qkv_split_transpose_kernel(gdn_qkv_split_desc p) {
   typedef typename elem_of<E>::type elem_t;
   constexpr int TT = kTileBytes / E;   /* tokens per tile */
   constexpr int P = TT + 1;            /* smem pitch (elements) */
@@ -147,17 +148,19 @@ __global__ void __launch_bounds__(kThreads) qkv_split_transpose_kernel(gdn_qkv_s
         if (c >= p.cols || (x == 1 && k != 7)) continue;
         const uintptr_t a = lo + (uintptr_t)(c * row_bytes + t0 * E); /* first wanted byte */
         const uintptr_t b = a + (uintptr_t)nt * E;                    /* one past the last */
-        const uintptr_t X = (a & ~(uintptr_t)15) + 16u * (uintptr_t)(k + 8 * x);
+        const uintptr_t X = (a & ~(uintptr_t)15) + 16u * (uintptr_t)(x ? 8 : k);
         if (X >= b) continue;
         on[i][x] = true;
         tt0[i][x] = (int)(((intptr_t)X - (intptr_t)a) / E);
+        /* __ldg: a global (read-only path) load; the address came through integer math,
+         * which would otherwise leave a generic load. The input is never written here. */
         if (X >= lo && X + 16 <= hi) {
-          buf[i][x] = *(const uint4 *)X;
+          buf[i][x] = __ldg((const uint4 *)X);
         } else {
 #pragma unroll
           for (int e = 0; e < CH; ++e) {
             const uintptr_t ea = X + (uintptr_t)(e * E);
-            if (ea >= a && ea < b) chunk_set<E>(buf[i][x], e, *(const elem_t *)ea);
+            if (ea >= a && ea < b) chunk_set<E>(buf[i][x], e, __ldg((const elem_t *)ea));
           }
         }
       }
