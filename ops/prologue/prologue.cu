@@ -1,6 +1,6 @@
 /* prologue kernel: gating, beta and chunk-local cumsums. One thread per (head, key)
-#include <string.h>
  * column walks the 64 tokens of one chunk (the cumsum is sequential along tokens). */
+#include <string.h>
 #include "core/cuda_util.h"
 #include "core/elem.cuh"
 #include "gdn/prologue.h"

@@ -9,9 +9,10 @@
  *    pool slots named by the batch vs the reference pool, which is updated sequentially
  *    batch after batch (after N replays the GPU pool must equal N reference updates);
  *    every other pool byte (unnamed slots, slot padding) bit-identical.
- *  - the same batch through gdn_prefill_run_eager and gdn_prefill_run_device (descriptor
- *    uploaded by the test) from a copy of the same pool: o and pool bit-identical to the
- *    graph replay (tolerated: a relative difference <= 1e-6; they run the same kernels).
+ *  - the same batch through gdn_prefill_run_eager, gdn_prefill_run_device (descriptor
+ *    uploaded by the test) and gdn_prefill_upload + launch_setup + launch_core, each from
+ *    a copy of the same pool: o and pool bit-identical to the graph replay (tolerated: a
+ *    relative difference <= 1e-6; they run the same kernels).
  *  - feature combinations: scalar gate with/without l2norm, no gate, per-key gate gk with
  *    and without the scalar gate, GVA ratio 1 and 2, K/V = 128/128, 64/128, 128/256,
  *    256/128, an explicit scale, a padded (strided) pool, fp16.
@@ -20,9 +21,9 @@
  *    range, slot -2, slot used twice, tokens over the bucket: gdn_prefill_check_error
  *    returns GDN_ERROR_INVALID_BATCH naming the error, o and pool are bit-identical to
  *    before, and the next valid batch is correct. Batches over every bucket return
- *    GDN_ERROR_INVALID_ARGUMENT at once and launch nothing. gdn_prefill_add_to_graph:
- *    bucket 0 in the test's own graph between a memset node and a memcpy node, descriptor
- *    written by the test.
+ *    GDN_ERROR_INVALID_ARGUMENT at once and launch nothing. gdn_prefill_add_to_graph and
+ *    gdn_prefill_add_setup_node + gdn_prefill_add_core_nodes: bucket 0 in the test's own
+ *    graph between a memset node and a memcpy node, descriptor written by the test.
  *
  * Tolerance: rel L2 <= 2e-2 for o per (sequence, value head) and for the pool per (named
  * slot, value head). Both sides see the SAME bf16/fp16-rounded inputs (q, k, v, a, b; fp32
@@ -401,10 +402,27 @@ static void run_batch(ctx *x, const batch *b, const char *tag) {
   check_same16(x, "run_device o", tag, o_d, o_g, o_elems, &same_d);
   check_same32(x, "run_device pool", tag, pool_d, pool_g, x->pool_elems, &same_d);
 
+  /* eager in pieces, as a layer runtime without graphs drives it: upload, setup, core */
+  int same_s = 1, bk = -1;
+  restore_pool(x);
+  gdn_poison(x->o, o_bytes);
+  CHECK_OK(gdn_prefill_upload(x->plan, b->cu, slots, b->n, x->stream, &bk));
+  CHECK(bk == gdn_prefill_pick_bucket(x->plan, T, b->n), "[%s] %s: gdn_prefill_upload chose bucket %d, pick_bucket %d",
+        c->name, tag, bk, gdn_prefill_pick_bucket(x->plan, T, b->n));
+  CHECK_OK(gdn_prefill_launch_setup(x->plan, bk, x->stream));
+  CHECK_OK(gdn_prefill_launch_core(x->plan, bk, x->stream));
+  CUDA_OK(cudaStreamSynchronize(x->stream));
+  CHECK_OK(gdn_prefill_check_error(x->plan));
+  uint16_t *o_s = o_download(x, x->o);
+  float *pool_s = pool_download(x);
+  check_same16(x, "upload+launch_setup+launch_core o", tag, o_s, o_g, o_elems, &same_s);
+  check_same32(x, "upload+launch_setup+launch_core pool", tag, pool_s, pool_g, x->pool_elems, &same_s);
+
   char desc[1024];
-  printf("  %-10s bucket %d  %s\n             o err %.2e  pool err %.2e  eager %s  run_device %s\n", tag,
-         gdn_prefill_pick_bucket(x->plan, T, b->n), batch_str(b, desc, sizeof desc), eo, ep,
-         same_e ? "bit-identical" : "DIFFERENT", same_d ? "bit-identical" : "DIFFERENT");
+  printf("  %-10s bucket %d  %s\n             o err %.2e  pool err %.2e  vs graph: eager %s, run_device %s, pieces %s\n",
+         tag, gdn_prefill_pick_bucket(x->plan, T, b->n), batch_str(b, desc, sizeof desc), eo, ep,
+         same_e ? "bit-identical" : "DIFFERENT", same_d ? "bit-identical" : "DIFFERENT",
+         same_s ? "bit-identical" : "DIFFERENT");
   fflush(stdout);
   free(pool_before);
   free(o_g);
@@ -413,6 +431,8 @@ static void run_batch(ctx *x, const batch *b, const char *tag) {
   free(pool_e);
   free(o_d);
   free(pool_d);
+  free(o_s);
+  free(pool_s);
   free(o_ref);
 }
 
@@ -563,12 +583,14 @@ static void invalid_batches(ctx *x) {
 }
 
 /* Bucket 0 inside the test's own graph: memset(o, 0xFF) -> prefill nodes -> copy o to
- * o_copy after `last`. The test writes the descriptor itself before each launch. */
-static void own_graph(ctx *x) {
+ * o_copy after `last`. split = 0: gdn_prefill_add_to_graph; split = 1: the pieces a layer
+ * graph uses, gdn_prefill_add_setup_node then gdn_prefill_add_core_nodes. The test writes
+ * the descriptor itself before each launch. */
+static void own_graph(ctx *x, int split) {
   const pcase *c = x->c;
   const size_t o_elems = (size_t)T_CAP * c->Hv * c->V, o_bytes = o_elems * 2;
   cudaGraph_t g;
-  cudaGraphNode_t mset, last, copy;
+  cudaGraphNode_t mset, setup, last, copy;
   CUDA_OK(cudaGraphCreate(&g, 0));
   struct cudaMemsetParams mp;
   memset(&mp, 0, sizeof mp);
@@ -578,11 +600,21 @@ static void own_graph(ctx *x) {
   mp.width = o_bytes / 4;
   mp.height = 1;
   CUDA_OK(cudaGraphAddMemsetNode(&mset, g, NULL, 0, &mp));
-  CHECK_STATUS(gdn_prefill_add_to_graph(x->plan, 3, g, &mset, 1, &last), GDN_ERROR_INVALID_ARGUMENT);
-  CHECK_STATUS(gdn_prefill_add_to_graph(x->plan, -1, g, &mset, 1, &last), GDN_ERROR_INVALID_ARGUMENT);
-  gdn_status st = gdn_prefill_add_to_graph(x->plan, 0, g, &mset, 1, &last);
-  CHECK(st == GDN_SUCCESS, "[%s] gdn_prefill_add_to_graph(bucket 0): %s (%s)", c->name, gdn_status_string(st),
-        gdn_get_last_error());
+  gdn_status st;
+  if (!split) {
+    CHECK_STATUS(gdn_prefill_add_to_graph(x->plan, 3, g, &mset, 1, &last), GDN_ERROR_INVALID_ARGUMENT);
+    CHECK_STATUS(gdn_prefill_add_to_graph(x->plan, -1, g, &mset, 1, &last), GDN_ERROR_INVALID_ARGUMENT);
+    st = gdn_prefill_add_to_graph(x->plan, 0, g, &mset, 1, &last);
+  } else {
+    CHECK_STATUS(gdn_prefill_add_setup_node(x->plan, 3, g, &mset, 1, &setup), GDN_ERROR_INVALID_ARGUMENT);
+    st = gdn_prefill_add_setup_node(x->plan, 0, g, &mset, 1, &setup);
+    if (st == GDN_SUCCESS) {
+      CHECK_STATUS(gdn_prefill_add_core_nodes(x->plan, 0, g, NULL, 0, &last), GDN_ERROR_INVALID_ARGUMENT);
+      st = gdn_prefill_add_core_nodes(x->plan, 0, g, &setup, 1, &last);
+    }
+  }
+  CHECK(st == GDN_SUCCESS, "[%s] adding bucket 0 to the test's graph (%s): %s (%s)", c->name,
+        split ? "add_setup_node + add_core_nodes" : "add_to_graph", gdn_status_string(st), gdn_get_last_error());
   if (st != GDN_SUCCESS) {
     cudaGraphDestroy(g);
     return;
@@ -594,8 +626,8 @@ static void own_graph(ctx *x) {
   const gdn_prefill_bucket cap = gdn_prefill_bucket_at(x->plan, 0);
   const int ds = gdn_prefill_descriptor_seqs(x->plan);
   int32_t *desc = (int32_t *)gdn_xmalloc((size_t)(2 * ds + 2) * 4);
-  printf("  own graph: memset -> bucket 0 {%d tokens, %d seqs} nodes -> memcpy, descriptor written by the test\n",
-         cap.max_tokens, cap.max_seqs);
+  printf("  own graph: memset -> bucket 0 {%d tokens, %d seqs} via %s -> memcpy, descriptor written by the test\n",
+         cap.max_tokens, cap.max_seqs, split ? "add_setup_node + add_core_nodes" : "add_to_graph");
   for (int rep = 0; rep < 3; ++rep) {
     batch b;
     if (rep == 0) {
@@ -629,7 +661,7 @@ static void own_graph(ctx *x) {
     double *o_ref = gdn_dalloc((size_t)(T > 0 ? T : 1) * c->Hv * c->V);
     ref_run(x, &b, o_ref);
     char tag[32], d[1024];
-    snprintf(tag, sizeof tag, "own-graph#%d", rep);
+    snprintf(tag, sizeof tag, "%s#%d", split ? "own-split" : "own-graph", rep);
     double eo, ep;
     verify(x, &b, tag, o_got, pool_after, pool_before, o_ref, &eo, &ep);
     CHECK(memcmp(o_cp, o_got, o_bytes) == 0,
@@ -776,7 +808,8 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
     }
     if (c->full) {
       invalid_batches(&x);
-      own_graph(&x);
+      own_graph(&x, 0);
+      own_graph(&x, 1);
     }
     gdn_prefill_plan_destroy(x.plan);
   }
