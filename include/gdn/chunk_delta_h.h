@@ -13,7 +13,7 @@
  * means zero initial state and no write. The pool is updated exactly once per launch.
  *
  * Launch configuration (V-block, warps, cp.async stages) is fixed at plan time from the
- * shape and device; overrides: GDN_CHUNK_H_BV (32|64), GDN_CHUNK_H_NUM_WARPS (4|8),
+ * shape and device; overrides: GDN_CHUNK_H_BV (32|64), GDN_CHUNK_H_NUM_WARPS (4|8; BV 64 x 4 warps not for K=256),
  * GDN_CHUNK_H_NUM_STAGES (1..4), validated against the device's shared memory. */
 #ifndef GDN_CHUNK_DELTA_H_H
 #define GDN_CHUNK_DELTA_H_H

@@ -11,6 +11,7 @@
 
 extern "C" const void *gdn_scan_kernel_k256(int bv, int warps, int f16, int o_mode) {
   GDN_SCAN_PICK(32, 4)
+  GDN_SCAN_PICK(32, 8)
   GDN_SCAN_PICK(64, 8)
   return NULL;
 }

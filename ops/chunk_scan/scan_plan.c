@@ -141,7 +141,7 @@ size_t gdn_scan_config_smem(int K, int bv, int num_stages, int o_mode) {
 
 /* The instantiated (BV, warps) pairs; K=256 with BV=64 on 4 warps would spill. */
 static int supported_pair(int K, int bv, int warps) {
-  return (bv == 32 && warps == 4) || (bv == 64 && warps == 4 && K != 256) || (bv == 64 && warps == 8);
+  return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && warps == 4 && K != 256) || (bv == 64 && warps == 8);
 }
 
 gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev, gdn_scan_config *cfg) {
@@ -162,13 +162,12 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   if (r > 0) bv = env_bv;
   if ((r = gdn_env_int("GDN_CHUNK_H_NUM_WARPS", &env_warps)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if (r > 0) warps = env_warps;
-  else if (env_bv == 32) warps = 4;
   if ((r = gdn_env_int("GDN_CHUNK_H_NUM_STAGES", &env_stages)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if (r > 0) stages = env_stages;
 
   if (!supported_pair(K, bv, warps))
     return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                    "chunk scan config BV=%d with %d warps is not built for K=%d (supported: BV 32 x 4 warps, 64 x 4 (K < 256), 64 x 8)",
+                    "chunk scan config BV=%d with %d warps is not built for K=%d (supported: BV 32 x 4 or 8 warps, 64 x 4 (K < 256), 64 x 8)",
                     bv, warps, K);
   if (V % bv != 0)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan config BV=%d does not divide V=%d", bv, V);

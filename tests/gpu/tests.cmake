@@ -9,3 +9,6 @@ gdn_add_test(test_allreduce_multi LABEL multigpu SOURCES ${CMAKE_CURRENT_LIST_DI
 target_link_libraries(test_allreduce_multi PRIVATE NCCL::nccl pthread)
 gdn_add_test(test_chunk_ops LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunk_ops.c)
 gdn_add_test(test_prefill_graph LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_prefill_graph.c)
+gdn_add_test(test_layer LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layer.c)
+gdn_add_test(test_layer_multi LABEL multigpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layer_multi.c)
+target_link_libraries(test_layer_multi PRIVATE NCCL::nccl pthread)
