@@ -103,6 +103,7 @@ static void layer_create(layer_inst *L, int Hk, int Hv, ncclComm_t comm, int dev
   io.conv_state = gdn_tensor_3d(conv, dt, NUM_SLOTS, WC - 1, lay.D);
   gdn_status st = gdn_layer_plan_create(&L->plan, &s, &w, &io, kBuckets, NCONF, comm, device);
   if (st != GDN_SUCCESS) die("gdn_layer_plan_create", st);
+  CUDA_OK(cudaDeviceSynchronize()); /* the fills above ran on the legacy stream */
 }
 
 static void layer_free(layer_inst *L) {

@@ -16,6 +16,7 @@
 #include "gdn/gated_rmsnorm.h"
 #include "gdn/linear.h"
 #include "gdn/allreduce.h"
+#include "gdn/layer.h"
 #include "gdn/reference.h"
 
 #endif

@@ -710,7 +710,7 @@ static void run_case(const lcase *c, int index) {
   rs.m = &m;
   rs.L = &L;
   rs.rng = &rng;
-  CUDA_OK(cudaStreamCreateWithFlags(&rs.stream, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamCreate(&rs.stream)); /* blocking: ordered after the legacy-stream poison/backup copies */
   rs.ref_state = dup(m.state0, L.n_state);
   rs.ref_conv = dup(m.conv0, L.n_conv);
   rs.cur_state = dup(m.state0, L.n_state);

@@ -197,7 +197,7 @@ static void *rank_main(void *arg) {
   const int r = c->rank, R = sh->R;
   CUDA_OK(cudaSetDevice(r));
   cudaStream_t s;
-  CUDA_OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CUDA_OK(cudaStreamCreate(&s)); /* blocking: ordered after the legacy-stream poison/copies */
   const gdn_ref_layer_shape *rsh = &sh->shard[r].shape;
   double *st0 = gdn_dalloc(state_elems(rsh)), *cv0 = gdn_dalloc(conv_elems(rsh));
   gdn_ref_layer_shard_state(&sh->full, r, R, NUM_SLOTS, sh->state0, st0);
@@ -377,7 +377,7 @@ int main(void) {
   {
     CUDA_OK(cudaSetDevice(0));
     cudaStream_t st;
-    CUDA_OK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    CUDA_OK(cudaStreamCreate(&st));
     dev_layer d;
     gdn_status cs = dev_layer_create(&d, &s, &w, sh.state0, sh.conv0, NULL, 0);
     CHECK(cs == GDN_SUCCESS, "R=1 plan on device 0: %s (%s)", gdn_status_string(cs), gdn_get_last_error());
