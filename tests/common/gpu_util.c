@@ -46,4 +46,9 @@ void gdn_download(gdn_dtype dtype, const void *dev, size_t n, double *x) {
   free(host);
 }
 
-void gdn_poison(void *dev, size_t bytes) { CUDA_OK(cudaMemset(dev, 0xFF, bytes)); }
+/* Synchronous, so the poison is in place before work on any stream (non-blocking ones
+ * included) that the caller launches next. */
+void gdn_poison(void *dev, size_t bytes) {
+  CUDA_OK(cudaMemset(dev, 0xFF, bytes));
+  CUDA_OK(cudaDeviceSynchronize());
+}
