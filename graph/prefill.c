@@ -86,7 +86,8 @@ static gdn_status check_shape(const gdn_prefill_shape *s) {
 
 /* Fills one bucket's operator arguments over the shared workspace. */
 static gdn_status setup_bucket(gdn_prefill_plan *p, bucket_ops *b, void *batch_ws, size_t batch_ws_bytes, float *g_cum,
-                               float *beta, float *gk_cum, void *w, void *u, void *qg, void *kg, float *aqk) {
+                               float *beta, float *gk_cum, void *w, void *u, void *qg, void *kg, void *aqk, float *qf,
+                               float *kf) {
   const gdn_prefill_shape *s = &p->shape;
   const int64_t T = p->t_cap;
   const gdn_dtype dt = s->dtype;
@@ -128,15 +129,20 @@ static gdn_status setup_bucket(gdn_prefill_plan *p, bucket_ops *b, void *batch_w
   b->intra.scale = s->scale;
   b->intra.w = gdn_tensor_3d(w, dt, T, s->Hv, s->K);
   b->intra.u = gdn_tensor_3d(u, dt, T, s->Hv, s->V);
+  /* the causal q.k matrix is built here, in parallel, so the sequential scan skips it */
+  b->intra.q = p->io.q;
+  b->intra.aqk = gdn_tensor_3d(aqk, dt, T, s->Hv, 64);
   if (s->use_gk) {
-    /* per-key path: the intra kernel gates q and k and builds the causal q.k matrix */
+    /* per-key path: the intra kernel also gates q and k */
     b->intra.gk = b->pro.gk_cum;
-    b->intra.q = p->io.q;
     b->intra.qg = gdn_tensor_3d(qg, dt, T, s->Hv, s->K);
     b->intra.kg = gdn_tensor_3d(kg, dt, T, s->Hv, s->K);
-    b->intra.aqk = gdn_tensor_3d(aqk, GDN_DTYPE_F32, T, s->Hv, 64);
-  } else if (s->use_g) {
-    b->intra.g = b->pro.g_cum;
+  } else {
+    if (s->use_g) b->intra.g = b->pro.g_cum;
+    if (s->l2norm_qk) {
+      b->intra.qf = gdn_tensor_2d(qf, GDN_DTYPE_F32, T, s->Hv);
+      b->intra.kf = gdn_tensor_2d(kf, GDN_DTYPE_F32, T, s->Hv);
+    }
   }
   GDN_TRY(gdn_chunk_intra_plan(&b->intra, &p->dev, &b->intra_cfg));
 
@@ -147,16 +153,17 @@ static gdn_status setup_bucket(gdn_prefill_plan *p, bucket_ops *b, void *batch_w
   b->scan.state = p->io.state;
   b->scan.o = p->io.o;
   b->scan.scale = s->scale;
+  b->scan.aqk = b->intra.aqk;
   if (s->use_gk) {
     b->scan.q = b->intra.qg;
     b->scan.k = b->intra.kg;
     b->scan.gk = b->pro.gk_cum;
-    b->scan.aqk = b->intra.aqk;
   } else {
     b->scan.q = p->io.q;
     b->scan.k = p->io.k;
     b->scan.g = b->intra.g;
-    b->scan.l2norm = s->l2norm_qk;
+    b->scan.qf = b->intra.qf;
+    b->scan.kf = b->intra.kf;
   }
   GDN_TRY(gdn_chunk_scan_o_plan(&b->scan, &p->dev, &b->scan_cfg));
   return GDN_SUCCESS;
@@ -209,7 +216,7 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
   }
 
   const size_t T = (size_t)p->t_cap, es = gdn_dtype_size(s->dtype);
-  void *batch_ws, *g_cum = NULL, *beta, *gk_cum = NULL, *w, *u, *qg = NULL, *kg = NULL, *aqk = NULL;
+  void *batch_ws, *g_cum = NULL, *beta, *gk_cum = NULL, *w, *u, *qg = NULL, *kg = NULL, *aqk, *qf = NULL, *kf = NULL;
   p->desc_bytes = (size_t)(2 * p->desc_seqs + 2) * sizeof(int32_t);
   GDN_TRY(plan_alloc(p, p->desc_bytes, (void **)&p->desc));
   GDN_CUDA_TRY(cudaMemset(p->desc, 0, p->desc_bytes));
@@ -220,10 +227,14 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
     GDN_TRY(plan_alloc(p, T * s->Hv * s->K * 4, &gk_cum));
     GDN_TRY(plan_alloc(p, T * s->Hv * s->K * es, &qg));
     GDN_TRY(plan_alloc(p, T * s->Hv * s->K * es, &kg));
-    GDN_TRY(plan_alloc(p, T * s->Hv * 64 * 4, &aqk));
-  } else if (s->use_g) {
-    GDN_TRY(plan_alloc(p, T * s->Hv * 4, &g_cum));
+  } else {
+    if (s->use_g) GDN_TRY(plan_alloc(p, T * s->Hv * 4, &g_cum));
+    if (s->l2norm_qk) {
+      GDN_TRY(plan_alloc(p, T * s->Hv * 4, &qf));
+      GDN_TRY(plan_alloc(p, T * s->Hv * 4, &kf));
+    }
   }
+  GDN_TRY(plan_alloc(p, T * s->Hv * 64 * es, &aqk));
   GDN_TRY(plan_alloc(p, T * s->Hv * s->K * es, &w));
   GDN_TRY(plan_alloc(p, T * s->Hv * s->V * es, &u));
   GDN_CUDA_TRY(cudaHostAlloc((void **)&p->staging, GDN_RING * p->desc_bytes, cudaHostAllocDefault));
@@ -233,7 +244,7 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
   for (int i = 0; i < nb; ++i) {
     bucket_ops *b = &p->b[i];
     GDN_TRY(setup_bucket(p, b, batch_ws, batch_ws_bytes, (float *)g_cum, (float *)beta, (float *)gk_cum, w, u, qg, kg,
-                         (float *)aqk));
+                         aqk, (float *)qf, (float *)kf));
     GDN_CUDA_TRY(cudaGraphCreate(&b->graph, 0));
     cudaGraphNode_t last;
     GDN_TRY(add_bucket_nodes(p, b, b->graph, NULL, 0, &last));

@@ -56,27 +56,31 @@ gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *args, const 
                                       cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                       cudaGraphNode_t *node);
 
-/* chunk_scan_o: o = scale * (q exp(g) h_c + causal_{j<=i}(q_i.k_j exp(g_i - g_j)) v_new_j)
- * computed inside the scan. With l2norm, q and k rows are normalized on the fly
- * (x / sqrt(sum x^2 + 1e-6)); w must then come from the normalized k. With gk, pass the
- * gated key kg, the gated query qg = q exp(G) and aqk [T, Hv, 64] fp32, the scaled causal
- * matrix of the per-key path (ops/chunk_intra makes all three); scale still applies to
- * the q S term. */
+/* chunk_scan_o: the same scan with the chunk output computed inside it:
+ *   o_i = scale * qf_i * exp(g_i) * (q_i S_c) + sum_{j<=i} aqk_ij v_new_j
+ *   S   = exp(g_last) [exp(gk_last)] S + sum_j k_j^T (kf_j exp(g_last - g_j) v_new_j)
+ * aqk [T, Hv, 64] (16-bit) is the scaled causal intra-chunk matrix
+ * scale qf_i kf_j exp(g_i - g_j) (q_i . k_j) for j <= i, 0 above the diagonal: it does
+ * not depend on the state, so chunk_intra builds it in parallel and the sequential loop
+ * only runs the state products. qf / kf are optional per-row factors [T, Hv] fp32
+ * (1/||q||, 1/||k|| when q and k are l2-normalized; chunk_intra makes them). With a
+ * per-key gate pass the gated key kg, the gated query qg = q exp(G) and gk (g absent). */
 typedef struct gdn_chunk_scan_o_args {
   gdn_batch batch;
   gdn_tensor q;     /* [T, Hq, K], Hq divides Hv */
   gdn_tensor k;     /* [T, Hkk, K] */
   gdn_tensor w;     /* [T, Hv, K] */
   gdn_tensor u;     /* [T, Hv, V] */
+  gdn_tensor aqk;   /* [T, Hv, 64], q's dtype, 16-byte aligned rows */
   gdn_tensor g;     /* optional [T, Hv] fp32 */
   gdn_tensor gk;    /* optional [T, Hv, K] fp32 */
-  gdn_tensor aqk;   /* optional [T, Hv, 64] fp32 (required with gk) */
+  gdn_tensor qf;    /* optional [T, Hv] fp32 */
+  gdn_tensor kf;    /* optional [T, Hv] fp32 */
   gdn_tensor state; /* optional pool */
   gdn_tensor o;     /* out [T, Hv, V] */
   gdn_tensor h;     /* optional out, as in chunk_delta_h */
   gdn_tensor v_new; /* optional out */
   float scale;
-  int l2norm;
 } gdn_chunk_scan_o_args;
 
 gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *args);

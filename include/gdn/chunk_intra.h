@@ -5,9 +5,11 @@
  * G = g_cum (+ gk_cum per key). With l2norm, k (and q) rows are normalized on the fly.
  * Modes:
  *   GDN_INTRA_FUSED     — A, solve and WY in one kernel, no A_inv round trip (A_inv
- *                         may still be written); with gk it can also emit the gated
- *                         kg = k e^{G_last - G}, qg = q e^G and aqk (the scaled causal
- *                         per-key q.k matrix) that chunk_scan_o consumes.
+ *                         may still be written). It can also emit what chunk_scan_o
+ *                         consumes: aqk = causal_{j<=i}(scale q_i . k_j e^{G_i - G_j})
+ *                         with normalized q, k (16-bit), the row factors qf = 1/||q||,
+ *                         kf = 1/||k|| (scalar gate), and with gk the gated
+ *                         kg = k e^{G_last - G} and qg = q e^G.
  *   GDN_INTRA_KKT_SOLVE — A and solve only: writes A_inv (FLA chunk_scaled_dot_kkt + solve_tril).
  *   GDN_INTRA_WY        — reads A_inv, writes w and u (FLA recompute_w_u).
  * Without a per-key gate the products run on tensor cores (fp32 accumulation, 16-bit
@@ -31,7 +33,7 @@ typedef struct gdn_chunk_intra_args {
   gdn_batch batch;
   gdn_tensor k;     /* [T, Hk, K] bf16/fp16, Hk divides Hv */
   gdn_tensor v;     /* [T, Hv, V] (FUSED, WY) */
-  gdn_tensor q;     /* [T, Hq, K], only for qg / aqk */
+  gdn_tensor q;     /* [T, Hq, K], only for qg / aqk / qf */
   gdn_tensor beta;  /* [T, Hv] fp32 */
   gdn_tensor g;     /* optional [T, Hv] fp32 chunk-local cumsum */
   gdn_tensor gk;    /* optional [T, Hv, K] fp32 chunk-local cumsum (added to g) */
@@ -42,7 +44,9 @@ typedef struct gdn_chunk_intra_args {
   gdn_tensor u;     /* out [T, Hv, V] (FUSED, WY) */
   gdn_tensor qg;    /* optional out [T, Hv, K] (FUSED with gk) */
   gdn_tensor kg;    /* optional out [T, Hv, K] (FUSED with gk) */
-  gdn_tensor aqk;   /* optional out [T, Hv, 64] fp32 (FUSED with gk) */
+  gdn_tensor aqk;   /* optional out [T, Hv, 64], k's dtype (FUSED) */
+  gdn_tensor qf;    /* optional out [T, Hv] fp32: 1/||q|| (l2norm) or 1 (FUSED, scalar gate) */
+  gdn_tensor kf;    /* optional out [T, Hv] fp32: 1/||k|| (l2norm) or 1 (FUSED, scalar gate) */
 } gdn_chunk_intra_args;
 
 typedef struct gdn_chunk_intra_config {

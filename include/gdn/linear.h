@@ -18,10 +18,17 @@
  * the planned pointer alignments (launch/add_node check this). One plan must not be used
  * from two threads at once (the bias pointer is set on its descriptor per call).
  *
- * Bias: same dtype as Y is fused in the cuBLASLt epilogue. An fp32 bias with bf16/fp16 Y is
- * fused when cuBLASLt offers it, else added by a small kernel after the matmul (one more
- * rounding of Y); gdn_linear_bias_fused tells which. Y = X W^T + bias (+ Y_old when
- * accumulate). */
+ * Bias: a bias of Y's dtype is fused in the cuBLASLt epilogue when cuBLASLt offers an
+ * algorithm for it. cuBLASLt requires the epilogue bias type to equal the output type for
+ * 16-bit outputs, so an fp32 bias with bf16/fp16 Y (and a same-dtype bias cuBLASLt does not
+ * offer) is added by a small kernel after the matmul: fp32 add, one more rounding of Y.
+ * gdn_linear_bias_fused tells which. Y = X W^T + bias (+ Y_old when accumulate).
+ *
+ * Precision: the dot products accumulate in fp32 (split-K only with fp32 partial sums).
+ * 16-bit roundings: the matmul output once (Y_old is added in fp32 before it), plus once
+ * more in the bias kernel when unfused. The fused epilogue with accumulate was observed on
+ * H100 to round more than once (errors above one rounding), so count up to one rounding
+ * per term there (matmul, Y_old, bias). */
 #ifndef GDN_LINEAR_H
 #define GDN_LINEAR_H
 

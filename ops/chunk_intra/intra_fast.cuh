@@ -4,8 +4,10 @@
  *   T    = (I + A)^-1                                                   (fp32 blocks)
  *   w    = (T * beta e^g rk) k,   u = (T * beta) v                      (mma)
  * where rk = 1 / ||k|| when l2norm, else 1. Optionally stores T (A_inv) or, in the
- * WY-only mode, loads it instead of computing it. Rows past the sequence end are
- * zero-filled and never stored. */
+ * WY-only mode, loads it instead of computing it. For the fused scan it also emits
+ *   aqk  = causal_{j<=i}(scale rq_i rk_j e^{g_i - g_j} q_i . k_j)   (16-bit, mma)
+ * and the row factors rq, rk, so the sequential scan never touches q.k. Rows past
+ * the sequence end are zero-filled and never stored. */
 #ifndef GDN_INTRA_FAST_CUH
 #define GDN_INTRA_FAST_CUH
 
@@ -58,6 +60,51 @@ __device__ __forceinline__ void gdn_intra_tmul_store(const typename gdn_elem<IS_
   }
 }
 
+/* 1 / sqrt(sum x^2 + eps) of rows 16*warp.. of a tile (two lanes per row) into out[]. */
+template <int K, int IS_F16>
+__device__ __forceinline__ void gdn_intra_rnorm(const typename gdn_elem<IS_F16>::T *tile, float *out) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const uint4 *row = (const uint4 *)(tile + (16 * warp + (lane >> 1)) * (K + 8));
+  float acc = 0.f;
+#pragma unroll
+  for (int vv = 0; vv < K / 16; ++vv) {
+    uint4 x = row[2 * vv + (lane & 1)];
+    uint32_t wd[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      float2 f = gdn_unpack2<IS_F16>(wd[j]);
+      acc += f.x * f.x + f.y * f.y;
+    }
+  }
+  acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+  if ((lane & 1) == 0) out[16 * warp + (lane >> 1)] = rsqrtf(acc + 1e-6f);
+}
+
+/* acc[8][4] = X[rows 16*warp..] . Ks^T, causal column blocks only (jp <= warp). */
+template <int K, int IS_F16>
+__device__ __forceinline__ void gdn_intra_xkT(float acc[8][4], const typename gdn_elem<IS_F16>::T *X,
+                                              const typename gdn_elem<IS_F16>::T *Ks) {
+  const int warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < K / 16; ++kk) {
+    uint32_t a[4];
+    gdn_load_a(a, X, K + 8, 16 * warp, 16 * kk);
+#pragma unroll
+    for (int jp = 0; jp < 4; ++jp) {
+      if (jp <= warp) {
+        uint32_t b[4];
+        gdn_load_b_nk(b, Ks, K + 8, 16 * kk, 16 * jp);
+        gdn_mma<IS_F16>(acc[2 * jp], a, b[0], b[1]);
+        gdn_mma<IS_F16>(acc[2 * jp + 1], a, b[2], b[3]);
+      }
+    }
+  }
+}
+
 template <int K, int IS_F16>
 __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -83,6 +130,8 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   float *beta_s = P + 3 * 16 * 17;
   float *g_s = beta_s + 64;
   float *rk_s = g_s + 64;
+  float *rq_s = rk_s + 64;
+  elem *Qs = (elem *)(rq_s + 64); /* only with aqk */
 
   /* ---- loads (zero-filled past the sequence end) */
   const bool need_wu = p.w != NULL;
@@ -91,6 +140,14 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
     int r = idx / (K / 8), cc = (idx % (K / 8)) * 8;
     bool ok = r < L;
     gdn_cp_async16(Ks + r * KP + cc, kb + (ok ? (int64_t)(t0 + r) * p.k_st : 0) + cc, ok ? 16 : 0);
+  }
+  if (p.aqk) {
+    const elem *qb = (const elem *)p.q + (int64_t)(head / p.group_q) * p.q_sh;
+    for (int idx = tid; idx < 64 * (K / 8); idx += 128) {
+      int r = idx / (K / 8), cc = (idx % (K / 8)) * 8;
+      bool ok = r < L;
+      gdn_cp_async16(Qs + r * KP + cc, qb + (ok ? (int64_t)(t0 + r) * p.q_st : 0) + cc, ok ? 16 : 0);
+    }
   }
   if (need_wu) {
     const elem *vb = (const elem *)p.v + (int64_t)head * p.v_sh;
@@ -112,22 +169,11 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   __syncthreads();
 
   if (p.l2norm) {
-    /* warp w: rows 16w..16w+15, two lanes per row */
-    const uint4 *row = (const uint4 *)(Ks + (16 * warp + (lane >> 1)) * KP);
-    float acc = 0.f;
-    for (int vv = (lane & 1); vv < K / 8; vv += 2) {
-      uint4 x = row[vv];
-      uint32_t wd[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        float2 f = gdn_unpack2<IS_F16>(wd[j]);
-        acc += f.x * f.x + f.y * f.y;
-      }
-    }
-    acc += __shfl_xor_sync(0xffffffffu, acc, 1);
-    if ((lane & 1) == 0) rk_s[16 * warp + (lane >> 1)] = rsqrtf(acc + 1e-6f);
+    gdn_intra_rnorm<K, IS_F16>(Ks, rk_s);
+    if (p.aqk) gdn_intra_rnorm<K, IS_F16>(Qs, rq_s);
   } else if (tid < 64) {
     rk_s[tid] = 1.f;
+    rq_s[tid] = 1.f;
   }
 
   if (p.load_a) {
@@ -147,24 +193,7 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   } else {
     /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
     float acc[8][4];
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nt][e] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < K / 16; ++kk) {
-      uint32_t a[4];
-      gdn_load_a(a, Ks, KP, 16 * warp, 16 * kk);
-#pragma unroll
-      for (int jp = 0; jp < 4; ++jp) {
-        if (jp <= warp) {
-          uint32_t b[4];
-          gdn_load_b_nk(b, Ks, KP, 16 * kk, 16 * jp);
-          gdn_mma<IS_F16>(acc[2 * jp], a, b[0], b[1]);
-          gdn_mma<IS_F16>(acc[2 * jp + 1], a, b[2], b[3]);
-        }
-      }
-    }
+    gdn_intra_xkT<K, IS_F16>(acc, Ks, Ks);
     __syncthreads(); /* rk_s from every warp */
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
@@ -176,6 +205,27 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
         if (j < i && i < L) v = acc[nt][e] * beta_s[i] * rk_s[i] * rk_s[j] * __expf(g_s[i] - g_s[j]);
         A[i * GDN_AP + j] = v;
       }
+    if (p.aqk) {
+      /* aqk = causal(scale rq_i rk_j e^{g_i - g_j} q_i . k_j); full 64-column rows */
+      gdn_intra_xkT<K, IS_F16>(acc, Qs, Ks);
+      elem *arow = (elem *)p.aqk + (int64_t)head * p.aqk_sh + 2 * t4;
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) {
+        const int i = 16 * warp + g8 + 8 * hf;
+        if (i >= L) continue;
+        const float fi = p.scale * rq_s[i];
+        elem *dst = arow + (int64_t)(t0 + i) * p.aqk_st;
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+          const int j = 8 * nt + 2 * t4;
+          float m0 = j <= i ? acc[nt][2 * hf] * fi * rk_s[j] * __expf(g_s[i] - g_s[j]) : 0.f;
+          float m1 = j + 1 <= i ? acc[nt][2 * hf + 1] * fi * rk_s[j + 1] * __expf(g_s[i] - g_s[j + 1]) : 0.f;
+          *(uint32_t *)(dst + 8 * nt) = gdn_pack2<IS_F16>(m0, m1);
+        }
+      }
+    }
+    if (p.qf && tid < L) p.qf[(int64_t)(t0 + tid) * p.qf_st + (int64_t)head * p.qf_sh] = rq_s[tid];
+    if (p.kf && tid < L) p.kf[(int64_t)(t0 + tid) * p.kf_st + (int64_t)head * p.kf_sh] = rk_s[tid];
     __syncthreads();
     gdn_solve_unit_lower64(A, T, P);
   }

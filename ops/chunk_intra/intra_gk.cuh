@@ -74,7 +74,8 @@ __global__ void __launch_bounds__(256) gdn_intra_gk_kernel(const gdn_intra_param
       m *= p.scale * rq_s[i] * rk_s[j];
     }
     A[i * GDN_AP + j] = a;
-    if (p.aqk && i < L) p.aqk[(int64_t)(t0 + i) * p.aqk_st + (int64_t)head * p.aqk_sh + j] = m;
+    if (p.aqk && i < L)
+      ((elem *)p.aqk)[(int64_t)(t0 + i) * p.aqk_st + (int64_t)head * p.aqk_sh + j] = gdn_from_float<IS_F16>(m);
   }
   __syncthreads();
   if (p.load_a) {

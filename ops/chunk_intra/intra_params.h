@@ -22,15 +22,17 @@ typedef struct gdn_intra_params {
   void *u; int64_t u_st, u_sh;
   void *qg; int64_t qg_st, qg_sh;
   void *kg; int64_t kg_st, kg_sh;
-  float *aqk; int64_t aqk_st, aqk_sh;
+  void *aqk; int64_t aqk_st, aqk_sh;     /* 16-bit [T, Hv, 64] */
+  float *qf; int64_t qf_st, qf_sh;       /* row factors 1/||q||, 1/||k|| (or 1) */
+  float *kf; int64_t kf_st, kf_sh;
   float scale;
   int l2norm;
 } gdn_intra_params;
 
-/* Shared memory of the tensor-core path (scalar gate). */
-static inline size_t gdn_intra_fast_smem(int K, int V) {
-  return (size_t)64 * (size_t)(K + 8) * 2u + (size_t)64 * (size_t)(V + 8) * 2u + 2u * 64u * 65u * 4u +
-         2u * 64u * 72u * 2u + 3u * 16u * 17u * 4u + 3u * 64u * 4u;
+/* Shared memory of the tensor-core path (scalar gate); with_q adds the q tile for aqk. */
+static inline size_t gdn_intra_fast_smem(int K, int V, int with_q) {
+  return (size_t)64 * (size_t)(K + 8) * 2u * (with_q ? 2u : 1u) + (size_t)64 * (size_t)(V + 8) * 2u +
+         2u * 64u * 65u * 4u + 2u * 64u * 72u * 2u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
 }
 /* Shared memory of the per-key-gate path. */
 static inline size_t gdn_intra_gk_smem(int K) {

@@ -14,8 +14,7 @@ static gdn_status check_tokens(const gdn_tensor *t, const char *name, int64_t T,
 }
 
 static int needs_per_key(const gdn_chunk_intra_args *a) {
-  return gdn_tensor_present(&a->gk) || gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg) ||
-         gdn_tensor_present(&a->aqk);
+  return gdn_tensor_present(&a->gk) || gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg);
 }
 
 gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
@@ -66,9 +65,14 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
     GDN_TRY(gdn_check_rows(&a->A_inv, "A_inv", T, "token"));
     GDN_TRY(gdn_check_inner_contiguous(&a->A_inv, "A_inv"));
   }
-  if (a->mode != GDN_INTRA_FUSED &&
-      (gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg) || gdn_tensor_present(&a->aqk)))
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "qg/kg/aqk are outputs of the FUSED mode only");
+  const int any_scan_out = gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg) || gdn_tensor_present(&a->aqk) ||
+                           gdn_tensor_present(&a->qf) || gdn_tensor_present(&a->kf);
+  if (a->mode != GDN_INTRA_FUSED && any_scan_out)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "qg/kg/aqk/qf/kf are outputs of the FUSED mode only");
+  if ((gdn_tensor_present(&a->qf) || gdn_tensor_present(&a->kf)) && needs_per_key(a))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "qf/kf belong to the scalar-gate path; with gk the factors are folded into qg/kg");
+  if ((gdn_tensor_present(&a->qf) || gdn_tensor_present(&a->kf)) && !gdn_tensor_present(&a->aqk))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "qf/kf are emitted together with aqk");
   if (gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->aqk)) {
     GDN_TRY(gdn_check_tensor(&a->q, "q", 3, NULL, mask16));
     if (a->q.sizes[1] <= 0 || Hv % a->q.sizes[1] != 0)
@@ -79,21 +83,31 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
   if (gdn_tensor_present(&a->qg)) GDN_TRY(check_tokens(&a->qg, "qg", T, Hv, K, mask16));
   if (gdn_tensor_present(&a->kg)) GDN_TRY(check_tokens(&a->kg, "kg", T, Hv, K, mask16));
   if (gdn_tensor_present(&a->aqk)) {
-    GDN_TRY(gdn_check_tensor(&a->aqk, "aqk", 3, sa, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_tensor(&a->aqk, "aqk", 3, sa, mask16));
     GDN_TRY(gdn_check_rows(&a->aqk, "aqk", T, "token"));
     GDN_TRY(gdn_check_inner_contiguous(&a->aqk, "aqk"));
+    GDN_TRY(gdn_check_aligned(&a->aqk, "aqk", 16));
+  }
+  if (gdn_tensor_present(&a->qf)) {
+    GDN_TRY(gdn_check_tensor(&a->qf, "qf", 2, s2, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(&a->qf, "qf", T, "token"));
+  }
+  if (gdn_tensor_present(&a->kf)) {
+    GDN_TRY(gdn_check_tensor(&a->kf, "kf", 2, s2, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(&a->kf, "kf", T, "token"));
   }
   /* outputs vs inputs and each other */
   const gdn_tensor *ins[6] = {&a->k, &a->v, &a->q, &a->beta, &a->g, &a->gk};
   const char *in_n[6] = {"k", "v", "q", "beta", "g", "gk"};
-  const gdn_tensor *outs[6] = {a->mode == GDN_INTRA_WY ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk};
-  const char *out_n[6] = {"A_inv", "w", "u", "qg", "kg", "aqk"};
-  for (int i = 0; i < 6; ++i) {
+  const gdn_tensor *outs[8] = {a->mode == GDN_INTRA_WY ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk,
+                               &a->qf, &a->kf};
+  const char *out_n[8] = {"A_inv", "w", "u", "qg", "kg", "aqk", "qf", "kf"};
+  for (int i = 0; i < 8; ++i) {
     if (!outs[i] || !gdn_tensor_present(outs[i])) continue;
     for (int j = 0; j < 6; ++j)
       if (gdn_tensor_present(ins[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], ins[j], in_n[j]));
     if (a->mode == GDN_INTRA_WY) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], &a->A_inv, "A_inv"));
-    for (int j = i + 1; j < 6; ++j)
+    for (int j = i + 1; j < 8; ++j)
       if (outs[j] && gdn_tensor_present(outs[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], outs[j], out_n[j]));
   }
   return GDN_SUCCESS;
@@ -106,7 +120,7 @@ gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_
   const int V = a->mode == GDN_INTRA_KKT_SOLVE ? 0 : (int)a->v.sizes[2];
   cfg->per_key = needs_per_key(a);
   cfg->threads = cfg->per_key ? 256 : 128;
-  cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K) : gdn_intra_fast_smem(K, V);
+  cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K) : gdn_intra_fast_smem(K, V, gdn_tensor_present(&a->aqk));
   if (cfg->smem_bytes > dev->smem_per_block_optin)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk_intra K=%d V=%d needs %zu bytes of shared memory; the device allows %zu", K,
                     V, cfg->smem_bytes, dev->smem_per_block_optin);
@@ -151,7 +165,9 @@ gdn_status gdn_chunk_intra_params(const gdn_chunk_intra_args *a, const gdn_chunk
   }
   if (gdn_tensor_present(&a->qg)) { p->qg = a->qg.data; p->qg_st = a->qg.strides[0]; p->qg_sh = a->qg.strides[1]; }
   if (gdn_tensor_present(&a->kg)) { p->kg = a->kg.data; p->kg_st = a->kg.strides[0]; p->kg_sh = a->kg.strides[1]; }
-  if (gdn_tensor_present(&a->aqk)) { p->aqk = (float *)a->aqk.data; p->aqk_st = a->aqk.strides[0]; p->aqk_sh = a->aqk.strides[1]; }
+  if (gdn_tensor_present(&a->aqk)) { p->aqk = a->aqk.data; p->aqk_st = a->aqk.strides[0]; p->aqk_sh = a->aqk.strides[1]; }
+  if (gdn_tensor_present(&a->qf)) { p->qf = (float *)a->qf.data; p->qf_st = a->qf.strides[0]; p->qf_sh = a->qf.strides[1]; }
+  if (gdn_tensor_present(&a->kf)) { p->kf = (float *)a->kf.data; p->kf_st = a->kf.strides[0]; p->kf_sh = a->kf.strides[1]; }
   p->scale = a->scale;
   p->l2norm = a->l2norm;
   return GDN_SUCCESS;

@@ -18,24 +18,27 @@ typedef struct gdn_scan_params {
   const void *u; int64_t u_st, u_sh;
   const float *g; int64_t g_st, g_sh;    /* chunk-local cumsum of the scalar gate, or NULL */
   const float *gk; int64_t gk_st, gk_sh; /* chunk-local cumsum of the per-key gate, or NULL */
-  const float *aqk; int64_t aqk_st, aqk_sh; /* precomputed scaled causal q.k (per-key gate path), or NULL */
+  const void *aqk; int64_t aqk_st, aqk_sh;  /* O_MODE: scaled causal q.k, 16-bit [T, Hv, 64] */
+  const float *qf; int64_t qf_st, qf_sh;   /* optional row factor of the q S term (e.g. 1/||q||) */
+  const float *kf; int64_t kf_st, kf_sh;   /* optional row factor of v_new in the update (e.g. 1/||k||) */
   float *state; int64_t s_slot, s_h, s_v, s_k; /* pool [slots, Hv, V, K], or NULL */
   void *h; int64_t h_sc, h_sh, h_sk; int h_f32;  /* [NT, Hv, K, V] or NULL */
   void *v_new; int64_t vn_st, vn_sh;     /* or NULL */
   void *o; int64_t o_st, o_sh;           /* fused-output mode only */
   float scale;
-  int l2norm;                            /* normalize q and k rows inside the kernel */
   int stages;
 } gdn_scan_params;
 
 /* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts. */
+/* Per stage: k, w (, q) tiles, the u block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
 static inline size_t gdn_scan_stage_bytes(int K, int BV, int o_mode) {
-  return (size_t)64 * (size_t)(K + 8) * 2u * (o_mode ? 3u : 2u) + (size_t)64 * (size_t)(BV + 8) * 2u + 64u * 4u +
-         (size_t)K * 4u;
+  return (size_t)64 * (size_t)(K + 8) * 2u * (o_mode ? 3u : 2u) + (size_t)64 * (size_t)(BV + 8) * 2u +
+         (o_mode ? (size_t)64 * 72u * 2u : 0u) + 3u * 64u * 4u + (size_t)K * 4u;
 }
+/* Plus the state as 16-bit [K][BV] and the two v_new tiles. */
 static inline size_t gdn_scan_smem_bytes(int K, int BV, int stages, int o_mode) {
   return (size_t)stages * gdn_scan_stage_bytes(K, BV, o_mode) + (size_t)K * (size_t)(BV + 8) * 2u +
-         2u * 64u * (size_t)(BV + 8) * 2u + 2u * 64u * 4u;
+         2u * 64u * (size_t)(BV + 8) * 2u;
 }
 
 #endif

@@ -31,13 +31,14 @@ gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a) {
   pb.u = &a->u;
   pb.g = opt(&a->g);
   pb.gk = opt(&a->gk);
-  pb.aqk = opt(&a->aqk);
+  pb.aqk = &a->aqk;
+  pb.qf = opt(&a->qf);
+  pb.kf = opt(&a->kf);
   pb.state = opt(&a->state);
   pb.o = &a->o;
   pb.h = opt(&a->h);
   pb.v_new = opt(&a->v_new);
   pb.scale = a->scale;
-  pb.l2norm = a->l2norm;
   pb.o_mode = 1;
   return pb;
 }
@@ -83,17 +84,21 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
     GDN_TRY(check_group(Hv, pb->q->sizes[1], "q"));
     GDN_TRY(check_tokens(pb->q, "q", T, pb->q->sizes[1], K, pb->w));
     GDN_TRY(check_tokens(pb->o, "o", T, Hv, V, pb->w));
-    if (pb->gk && !pb->aqk)
-      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "aqk: required with gk (the per-key causal matrix; see chunk_intra)");
-    if (pb->aqk) {
-      int64_t sz[3] = {-1, Hv, 64};
-      GDN_TRY(gdn_check_tensor(pb->aqk, "aqk", 3, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
-      GDN_TRY(gdn_check_rows(pb->aqk, "aqk", T, "token"));
-      GDN_TRY(gdn_check_inner_contiguous(pb->aqk, "aqk"));
+    int64_t sa[3] = {-1, Hv, 64};
+    GDN_TRY(gdn_check_tensor(pb->aqk, "aqk", 3, sa, GDN_DTYPE_MASK(pb->w->dtype)));
+    GDN_TRY(gdn_check_rows(pb->aqk, "aqk", T, "token"));
+    GDN_TRY(gdn_check_inner_contiguous(pb->aqk, "aqk"));
+    GDN_TRY(gdn_check_aligned(pb->aqk, "aqk", 16));
+    if (pb->qf) {
+      int64_t sz[2] = {-1, Hv};
+      GDN_TRY(gdn_check_tensor(pb->qf, "qf", 2, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+      GDN_TRY(gdn_check_rows(pb->qf, "qf", T, "token"));
     }
-    if (pb->l2norm && (pb->aqk || pb->gk))
-      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
-                      "l2norm: cannot normalize pre-gated q/k (gk/aqk given); normalize before gating");
+  }
+  if (pb->kf) {
+    int64_t sz[2] = {-1, Hv};
+    GDN_TRY(gdn_check_tensor(pb->kf, "kf", 2, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(gdn_check_rows(pb->kf, "kf", T, "token"));
   }
   if (pb->g) {
     int64_t sz[2] = {-1, Hv};
@@ -121,13 +126,13 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
   if (pb->v_new) GDN_TRY(check_tokens(pb->v_new, "v_new", T, Hv, V, pb->w));
 
   /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */
-  const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk};
-  const char *in_names[] = {"q", "k", "w", "u", "g", "gk", "aqk"};
+  const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk, pb->qf, pb->kf};
+  const char *in_names[] = {"q", "k", "w", "u", "g", "gk", "aqk", "qf", "kf"};
   const gdn_tensor *outs[] = {pb->o, pb->h, pb->v_new, pb->state};
   const char *out_names[] = {"o", "h", "v_new", "state"};
   for (int i = 0; i < 4; ++i) {
     if (!outs[i]) continue;
-    for (int j = 0; j < 7; ++j)
+    for (int j = 0; j < 9; ++j)
       if (ins[j]) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], ins[j], in_names[j]));
     for (int j = i + 1; j < 4; ++j)
       if (outs[j]) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], outs[j], out_names[j]));
@@ -220,7 +225,9 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   p->u = pb->u->data; p->u_st = pb->u->strides[0]; p->u_sh = pb->u->strides[1];
   if (pb->g) { p->g = (const float *)pb->g->data; p->g_st = pb->g->strides[0]; p->g_sh = pb->g->strides[1]; }
   if (pb->gk) { p->gk = (const float *)pb->gk->data; p->gk_st = pb->gk->strides[0]; p->gk_sh = pb->gk->strides[1]; }
-  if (pb->aqk) { p->aqk = (const float *)pb->aqk->data; p->aqk_st = pb->aqk->strides[0]; p->aqk_sh = pb->aqk->strides[1]; }
+  if (pb->o_mode) { p->aqk = pb->aqk->data; p->aqk_st = pb->aqk->strides[0]; p->aqk_sh = pb->aqk->strides[1]; }
+  if (pb->qf) { p->qf = (const float *)pb->qf->data; p->qf_st = pb->qf->strides[0]; p->qf_sh = pb->qf->strides[1]; }
+  if (pb->kf) { p->kf = (const float *)pb->kf->data; p->kf_st = pb->kf->strides[0]; p->kf_sh = pb->kf->strides[1]; }
   if (pb->state) {
     p->state = (float *)pb->state->data;
     p->s_slot = pb->state->strides[0]; p->s_h = pb->state->strides[1];
@@ -233,7 +240,6 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (pb->v_new) { p->v_new = pb->v_new->data; p->vn_st = pb->v_new->strides[0]; p->vn_sh = pb->v_new->strides[1]; }
   if (pb->o) { p->o = pb->o->data; p->o_st = pb->o->strides[0]; p->o_sh = pb->o->strides[1]; }
   p->scale = pb->scale;
-  p->l2norm = pb->l2norm;
   p->stages = cfg->num_stages;
   *grid = (int64_t)b->max_seqs * Hv * (V / cfg->bv);
   if (*grid > 0x7fffffffLL)

@@ -12,9 +12,8 @@ extern "C" {
 
 typedef struct gdn_scan_problem {
   const gdn_batch *batch;
-  const gdn_tensor *q, *k, *w, *u, *g, *gk, *aqk, *state, *o, *h, *v_new; /* q, aqk, o: NULL unless o_mode */
+  const gdn_tensor *q, *k, *w, *u, *g, *gk, *aqk, *qf, *kf, *state, *o, *h, *v_new; /* q, aqk, qf, o: o_mode only */
   float scale;
-  int l2norm;
   int o_mode;
 } gdn_scan_problem;
 

@@ -2,7 +2,7 @@
  * eager launch and graph node (stream capture into the caller's graph).
  *
  * Row-major Y[T,N] = X[T,Kin] W[N,Kin]^T is, in cuBLASLt's column-major terms,
- * D[N x T] = op(A)^T B with A = W seen as Kin x N (ld = W row stride), transa = T,
+ * D[N x T] = op(A) B with A = W seen as Kin x N (ld = W row stride), transa = T,
  * B = X seen as Kin x T (ld = X row stride), D = Y seen as N x T (ld = Y row stride):
  * the "TN" GEMM, and the epilogue bias (one value per row of D) is per output feature. */
 #include <cublasLt.h>
@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/capture.h"
@@ -74,7 +75,8 @@ template <typename T> __device__ __forceinline__ T from_f(float x);
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
 
-/* Unfused bias: y[t, n] += bias[n] (fp32 add, one rounding). */
+/* Unfused bias: y[t, n] += bias[n]: the GEMM's already rounded 16-bit output plus the bias
+ * in fp32, rounded once more to 16 bits. */
 template <typename T> __global__ void bias_add_kernel(const BiasParams p) {
   const int64_t total = (int64_t)p.T * p.N;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
@@ -106,8 +108,9 @@ gdn_status check_against_plan(const gdn_linear_args *a, const gdn_linear_config 
   if (ptr_align(a->x.data) < c->align_x || ptr_align(a->w.data) < c->align_w || ptr_align(a->y.data) < c->align_y ||
       (has_bias && ptr_align(a->bias.data) < c->align_b))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
-                    "linear: pointer alignments x %u, w %u, y %u are below the %u, %u, %u bytes the plan's algorithm assumed; re-plan",
-                    ptr_align(a->x.data), ptr_align(a->w.data), ptr_align(a->y.data), c->align_x, c->align_w, c->align_y);
+                    "linear: pointer alignments x %u, w %u, y %u, bias %u are below the %u, %u, %u, %u bytes the plan assumed; re-plan",
+                    ptr_align(a->x.data), ptr_align(a->w.data), ptr_align(a->y.data), has_bias ? ptr_align(a->bias.data) : 1u,
+                    c->align_x, c->align_w, c->align_y, c->align_b);
   int dev = -1;
   GDN_CUDA_TRY(cudaGetDevice(&dev));
   if (dev != c->device)
@@ -144,17 +147,97 @@ gdn_status enqueue(const gdn_linear_args *a, const gdn_linear_config *c, cudaStr
   return GDN_SUCCESS;
 }
 
-/* Heuristic query for the current descriptor; 1 with an algorithm, 0 when none fits. */
-gdn_status pick_algo(gdn_linear_config *c, cublasLtMatmulPreference_t pref, int *found, cublasLtMatmulHeuristicResult_t *res) {
-  int n = 0;
-  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, c->desc, c->la, c->lb, c->lc, c->lc, pref, 1, res, &n);
-  if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && n == 0)) {
-    *found = 0;
-    return GDN_SUCCESS;
+/* (Re)creates c->desc from scratch: TN GEMM, fp32 compute and scale, and either the default
+ * epilogue or BIAS with bias_type. Starting fresh means nothing of an abandoned fused-bias
+ * attempt (epilogue, bias type, bias pointer) lingers on the unfused descriptor. */
+cublasStatus_t make_desc(gdn_linear_config *c, int fused_bias, cudaDataType_t bias_type, const void *bias) {
+  if (c->desc != NULL) {
+    cublasLtMatmulDescDestroy(c->desc);
+    c->desc = NULL;
   }
-  if (s != CUBLAS_STATUS_SUCCESS) return lt_fail(s, "cublasLtMatmulAlgoGetHeuristic");
-  *found = res->state == CUBLAS_STATUS_SUCCESS;
+  cublasStatus_t s = cublasLtMatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+  if (s == CUBLAS_STATUS_SUCCESS && fused_bias) {
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    int32_t bt = (int32_t)bias_type;
+    s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt);
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+  }
+  return s;
+}
+
+/* One heuristic query for the current descriptor. Returns cuBLASLt's status; *found is 1
+ * only with a usable algorithm (status SUCCESS, one result, result state SUCCESS). */
+cublasStatus_t query_algo(gdn_linear_config *c, cublasLtMatmulPreference_t pref, int *found, cublasLtMatmulHeuristicResult_t *res) {
+  int n = 0;
+  memset(res, 0, sizeof *res);
+  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, c->desc, c->la, c->lb, c->lc, c->lc, pref, 1, res, &n);
+  *found = s == CUBLAS_STATUS_SUCCESS && n > 0 && res->state == CUBLAS_STATUS_SUCCESS;
+  return s;
+}
+
+/* Preference: workspace cap (GDN_LINEAR_WORKSPACE_MB overrides), the pointer alignments
+ * the algorithm may rely on, and split-K only with fp32 partial sums (NONE or
+ * COMPUTE_TYPE): INPLACE and OUTPUT_TYPE reduce partial sums in the 16-bit output type,
+ * i.e. extra roundings that break the "fp32 accumulation" this op promises. */
+gdn_status make_pref(const gdn_linear_config *c, cublasLtMatmulPreference_t *pref) {
+  uint64_t max_ws = GDN_LINEAR_MAX_WORKSPACE;
+  int mb = 0, r = gdn_env_int("GDN_LINEAR_WORKSPACE_MB", &mb);
+  if (r < 0) return GDN_ERROR_INVALID_ARGUMENT; /* gdn_env_int recorded the detail */
+  if (r > 0 && (mb < 0 || mb > 4096)) return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_LINEAR_WORKSPACE_MB=%d is outside 0..4096", mb);
+  if (r > 0) max_ws = (uint64_t)mb << 20;
+  LT_TRY(cublasLtMatmulPreferenceCreate(pref));
+  uint32_t al[4] = {c->align_w, c->align_x, c->align_y, c->align_y};
+  uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+  cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_ws, sizeof max_ws);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], sizeof al[0]);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], sizeof al[1]);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], sizeof al[2]);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], sizeof al[3]);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(*pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &red, sizeof red);
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    cublasLtMatmulPreferenceDestroy(*pref);
+    *pref = NULL;
+    return lt_fail(s, "cublasLtMatmulPreferenceSetAttribute");
+  }
   return GDN_SUCCESS;
+}
+
+/* Chooses the epilogue and the algorithm. cuBLASLt (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE)
+ * requires the bias type to equal the output type D except for int8 IMMA and fp8 kernels, so
+ * for bf16/fp16 Y only a bias of Y's dtype can be fused; an fp32 bias there makes the
+ * descriptor invalid (the heuristic answers CUBLAS_STATUS_INVALID_VALUE), so it is never
+ * tried and goes to the bias kernel. A same-dtype bias is tried fused first; if cuBLASLt
+ * offers nothing for it (any status, 0 results), the plain GEMM + bias kernel is used. */
+gdn_status choose_algo(const gdn_linear_args *a, gdn_linear_config *c, cublasLtMatmulPreference_t pref,
+                       cublasLtMatmulHeuristicResult_t *res) {
+  int found = 0;
+  char fused_note[128] = "";
+  if (c->has_bias && c->bias_dtype == c->dtype) {
+    cublasStatus_t fs = make_desc(c, 1, cuda_type(c->bias_dtype), a->bias.data);
+    if (fs == CUBLAS_STATUS_SUCCESS) fs = query_algo(c, pref, &found, res);
+    if (!found) snprintf(fused_note, sizeof fused_note, "; nor for the fused-bias epilogue (%s)", cublasLtGetStatusName(fs));
+  }
+  c->fused_bias = found;
+  if (found) return GDN_SUCCESS;
+  LT_TRY(make_desc(c, 0, CUDA_R_32F, NULL));
+  cublasStatus_t s = query_algo(c, pref, &found, res);
+  if (found) return GDN_SUCCESS;
+  if (s != CUBLAS_STATUS_SUCCESS && s != CUBLAS_STATUS_NOT_SUPPORTED) {
+    /* The plain TN GEMM descriptor itself was refused: a bug or an unexpected library limit. */
+    return gdn_fail(GDN_ERROR_CUBLAS,
+                    "linear: cublasLtMatmulAlgoGetHeuristic failed: %s (%s) for T %lld, N %lld, Kin %lld %s (ld x %lld, w %lld, y %lld)",
+                    cublasLtGetStatusName(s), cublasLtGetStatusString(s), (long long)c->T, (long long)c->N,
+                    (long long)c->Kin, gdn_dtype_name(c->dtype), (long long)c->ldx, (long long)c->ldw, (long long)c->ldy);
+  }
+  return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                  "linear: cuBLASLt offers no algorithm for T %lld, N %lld, Kin %lld %s (ld x %lld, w %lld, y %lld; "
+                  "align x %u, w %u, y %u bytes; workspace cap from GDN_LINEAR_WORKSPACE_MB)%s",
+                  (long long)c->T, (long long)c->N, (long long)c->Kin, gdn_dtype_name(c->dtype), (long long)c->ldx,
+                  (long long)c->ldw, (long long)c->ldy, c->align_x, c->align_w, c->align_y, fused_note);
 }
 
 gdn_status plan_into(const gdn_linear_args *a, gdn_linear_config *c) {
@@ -180,59 +263,16 @@ gdn_status plan_into(const gdn_linear_args *a, gdn_linear_config *c) {
 
   cudaDataType_t t = cuda_type(c->dtype);
   LT_TRY(cublasLtCreate(&c->lt));
-  LT_TRY(cublasLtMatmulDescCreate(&c->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  LT_TRY(cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
-  LT_TRY(cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
   LT_TRY(cublasLtMatrixLayoutCreate(&c->la, t, (uint64_t)c->Kin, (uint64_t)c->N, c->ldw));
   LT_TRY(cublasLtMatrixLayoutCreate(&c->lb, t, (uint64_t)c->Kin, (uint64_t)c->T, c->ldx));
   LT_TRY(cublasLtMatrixLayoutCreate(&c->lc, t, (uint64_t)c->N, (uint64_t)c->T, c->ldy));
 
   cublasLtMatmulPreference_t pref = NULL;
-  LT_TRY(cublasLtMatmulPreferenceCreate(&pref));
-  uint64_t max_ws = GDN_LINEAR_MAX_WORKSPACE;
-  int mb = 0, r = gdn_env_int("GDN_LINEAR_WORKSPACE_MB", &mb);
-  gdn_status st = GDN_SUCCESS;
-  if (r < 0) st = GDN_ERROR_INVALID_ARGUMENT;
-  else if (r > 0 && (mb < 0 || mb > 4096)) st = gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_LINEAR_WORKSPACE_MB=%d is outside 0..4096", mb);
-  else if (r > 0) max_ws = (uint64_t)mb << 20;
-  uint32_t al[4] = {c->align_w, c->align_x, c->align_y, c->align_y};
-  cublasStatus_t s = CUBLAS_STATUS_SUCCESS;
-  if (st == GDN_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &max_ws, sizeof max_ws);
-  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al[0], sizeof al[0]);
-  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al[1], sizeof al[1]);
-  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al[2], sizeof al[2]);
-  if (st == GDN_SUCCESS && s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al[3], sizeof al[3]);
-  if (st == GDN_SUCCESS && s != CUBLAS_STATUS_SUCCESS) st = lt_fail(s, "cublasLtMatmulPreferenceSetAttribute");
-
+  GDN_TRY(make_pref(c, &pref));
   cublasLtMatmulHeuristicResult_t res;
-  memset(&res, 0, sizeof res);
-  int found = 0;
-  if (st == GDN_SUCCESS && c->has_bias) {
-    /* Fused bias first (an fp32 bias with 16-bit output may not be offered). */
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    int32_t bt = (int32_t)cuda_type(c->bias_dtype);
-    s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt);
-    const void *bp = a->bias.data;
-    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bp, sizeof bp);
-    if (s == CUBLAS_STATUS_SUCCESS) {
-      st = pick_algo(c, pref, &found, &res);
-      c->fused_bias = found;
-    }
-    if (s == CUBLAS_STATUS_SUCCESS && st == GDN_SUCCESS && !found) {
-      epi = CUBLASLT_EPILOGUE_DEFAULT;
-      s = cublasLtMatmulDescSetAttribute(c->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
-    }
-    if (st == GDN_SUCCESS && s != CUBLAS_STATUS_SUCCESS) st = lt_fail(s, "cublasLtMatmulDescSetAttribute(bias)");
-  }
-  if (st == GDN_SUCCESS && !found) st = pick_algo(c, pref, &found, &res);
+  gdn_status st = choose_algo(a, c, pref, &res);
   cublasLtMatmulPreferenceDestroy(pref);
   GDN_TRY(st);
-  if (!found)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED, "linear: cuBLASLt offers no algorithm for T %lld, N %lld, Kin %lld %s (ld x %lld, w %lld, y %lld; align %u/%u/%u)",
-                    (long long)c->T, (long long)c->N, (long long)c->Kin, gdn_dtype_name(c->dtype), (long long)c->ldx,
-                    (long long)c->ldw, (long long)c->ldy, c->align_x, c->align_w, c->align_y);
   c->algo = res.algo;
   c->workspace_bytes = res.workspaceSize;
   if (c->workspace_bytes > 0) GDN_CUDA_TRY(cudaMalloc(&c->workspace, c->workspace_bytes));

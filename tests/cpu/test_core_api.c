@@ -122,13 +122,15 @@ static void test_scan_o_and_intra(void) {
   s.u = gdn_tensor_3d(at(40), GDN_DTYPE_BF16, 256, 4, 128);
   s.o = gdn_tensor_3d(at(50), GDN_DTYPE_BF16, 256, 4, 128);
   s.scale = 0.088f;
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&s), GDN_ERROR_INVALID_ARGUMENT, "aqk");
+  s.aqk = gdn_tensor_3d(at(70), GDN_DTYPE_BF16, 256, 4, 64);
   CHECK_OK(gdn_chunk_scan_o_validate(&s));
   gdn_chunk_scan_o_args t = s;
-  t.gk = gdn_tensor_3d(at(60), GDN_DTYPE_F32, 256, 4, 128);
-  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "aqk");
   t.aqk = gdn_tensor_3d(at(70), GDN_DTYPE_F32, 256, 4, 64);
-  t.l2norm = 1;
-  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "l2norm");
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "aqk");
+  t = s;
+  t.qf = gdn_tensor_2d(at(80), GDN_DTYPE_F32, 256, 3);
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "qf");
   t = s;
   t.o.data = at(10); /* o aliases q */
   CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "overlaps");

@@ -35,6 +35,41 @@ static void check_rel(const char *what, const tcase *c, const double *got, const
   if (getenv("GDN_TEST_VERBOSE")) printf("  [%s] %s: rel %.3e (bound %.1e)\n", c->name, what, e, bound);
 }
 
+/* aqk[t][h][j] = scale * sum_k q_i[k] k_j[k] e^{G_i[k] - G_j[k]} for j <= i in the chunk
+ * (q, k normalized already; G = g_cum per row or gk_cum per key), 0 elsewhere. */
+static void ref_aqk(const gdn_ref_shape *sh, const double *q, const double *k, const double *g_cum,
+                    const double *gk_cum, double scale, double *aqk) {
+  const int Hk = sh->Hk, Hv = sh->Hv, K = sh->K, grp = Hv / Hk;
+  memset(aqk, 0, sizeof(double) * (size_t)sh->cu_seqlens[sh->num_seqs] * Hv * 64);
+  for (int n = 0; n < sh->num_seqs; ++n)
+    for (int c0 = sh->cu_seqlens[n]; c0 < sh->cu_seqlens[n + 1]; c0 += 64) {
+      int L = sh->cu_seqlens[n + 1] - c0 < 64 ? sh->cu_seqlens[n + 1] - c0 : 64;
+      for (int h = 0; h < Hv; ++h)
+        for (int i = 0; i < L; ++i)
+          for (int j = 0; j <= i; ++j) {
+            const double *qi = q + ((size_t)(c0 + i) * Hk + h / grp) * K, *kj = k + ((size_t)(c0 + j) * Hk + h / grp) * K;
+            double acc = 0;
+            for (int x = 0; x < K; ++x) {
+              double d = gk_cum ? gk_cum[((size_t)(c0 + i) * Hv + h) * K + x] - gk_cum[((size_t)(c0 + j) * Hv + h) * K + x]
+                                : (g_cum ? g_cum[(size_t)(c0 + i) * Hv + h] - g_cum[(size_t)(c0 + j) * Hv + h] : 0.0);
+              acc += qi[x] * kj[x] * exp(d);
+            }
+            aqk[((size_t)(c0 + i) * Hv + h) * 64 + j] = scale * acc;
+          }
+    }
+}
+
+/* 1 / sqrt(sum x^2 + 1e-6) per (token, key head), expanded to value heads [T, Hv]. */
+static void ref_rnorm(int T, int Hk, int Hv, int K, const double *x, int l2norm, double *out) {
+  for (int t = 0; t < T; ++t)
+    for (int h = 0; h < Hv; ++h) {
+      const double *r = x + ((size_t)t * Hk + h / (Hv / Hk)) * K;
+      double ss = 0;
+      for (int i = 0; i < K; ++i) ss += r[i] * r[i];
+      out[(size_t)t * Hv + h] = l2norm ? 1.0 / sqrt(ss + 1e-6) : 1.0;
+    }
+}
+
 /* Device copy of a double array packed as dtype; freed by the caller. */
 static void *up(gdn_dtype dt, const double *x, size_t n) { return gdn_upload(dt, x, n); }
 
@@ -202,17 +237,43 @@ static void run_case(const tcase *c) {
   gdn_download(c->dt, d_u, nv, tmp);
   check_rel("wy u", c, tmp, u, nv, bound16(c->dt));
 
-  /* ---- chunk_intra: FUSED */
+  /* ---- chunk_intra: FUSED, with the scan's inputs aqk (and qf, kf for the scalar gate) */
+  const double scale = 1.0 / sqrt((double)K);
+  const size_t nrow = (size_t)T * Hv;
+  double *aqk_ref = gdn_dalloc(na), *qf_ref = gdn_dalloc(nrow), *kf_ref = gdn_dalloc(nrow);
+  ref_aqk(&sh, qn, kn, Gs, Gk, scale, aqk_ref);
+  ref_rnorm(T, Hk, Hv, K, q, c->l2norm, qf_ref);
+  ref_rnorm(T, Hk, Hv, K, k, c->l2norm, kf_ref);
+  void *d_aqk = gdn_dmalloc(na * 2);
+  float *d_qf = (float *)gdn_dmalloc(nrow * 4), *d_kf = (float *)gdn_dmalloc(nrow * 4);
   ia.mode = GDN_INTRA_FUSED;
   ia.A_inv = gdn_tensor_none();
+  ia.q = gdn_tensor_3d(d_q, c->dt, T, Hk, K);
+  ia.scale = (float)scale;
+  ia.aqk = gdn_tensor_3d(d_aqk, c->dt, T, Hv, 64);
+  if (!c->use_gk) {
+    ia.qf = gdn_tensor_2d(d_qf, GDN_DTYPE_F32, T, Hv);
+    ia.kf = gdn_tensor_2d(d_kf, GDN_DTYPE_F32, T, Hv);
+  }
   gdn_poison(d_w, nhk * 2);
   gdn_poison(d_u, nv * 2);
+  gdn_poison(d_aqk, na * 2);
+  gdn_poison(d_qf, nrow * 4);
+  gdn_poison(d_kf, nrow * 4);
   CHECK_OK(gdn_chunk_intra_plan(&ia, &dev, &icfg));
   CHECK_OK(gdn_chunk_intra_launch(&ia, &icfg, 0));
   gdn_download(c->dt, d_w, nhk, tmp);
   check_rel("fused w", c, tmp, w, nhk, bound16(c->dt));
   gdn_download(c->dt, d_u, nv, tmp);
   check_rel("fused u", c, tmp, u, nv, bound16(c->dt));
+  gdn_download(c->dt, d_aqk, na, tmp);
+  check_rel("fused aqk", c, tmp, aqk_ref, na, bound16(c->dt));
+  if (!c->use_gk) {
+    gdn_download(GDN_DTYPE_F32, d_qf, nrow, tmp);
+    check_rel("fused qf", c, tmp, qf_ref, nrow, 1e-5);
+    gdn_download(GDN_DTYPE_F32, d_kf, nrow, tmp);
+    check_rel("fused kf", c, tmp, kf_ref, nrow, 1e-5);
+  }
 
   /* ---- chunk_delta_h on the reference's (rounded) w, u and key */
   const int Hkk = c->use_gk ? Hv : Hk;
@@ -319,17 +380,16 @@ static void run_case(const tcase *c) {
     free(pool_ref2);
   }
 
-  /* ---- chunk_scan_o (scalar-gate path): o and state against the stage reference */
+  /* ---- chunk_scan_o (scalar-gate path) on reference inputs: o and state */
   if (!c->use_gk) {
     double *o_ref = gdn_dalloc(nv);
     double *h_fresh = gdn_dalloc(nhout), *vn_fresh = gdn_dalloc(nv), *pool_r = gdn_dalloc(npool);
     memcpy(pool_r, pool0, npool * sizeof(double));
-    double *w_n = gdn_dalloc(nhk);
-    memcpy(w_n, w, nhk * sizeof(double));
-    gdn_ref_chunk_delta_h(&sh, Hk, kn, w_n, u, Gs, NULL, pool_r, slots, h_fresh, vn_fresh);
-    const double scale = 1.0 / sqrt((double)K);
+    gdn_ref_chunk_delta_h(&sh, Hk, kn, w, u, Gs, NULL, pool_r, slots, h_fresh, vn_fresh);
     gdn_ref_chunk_o(&sh, qn, kn, vn_fresh, h_fresh, Gs, scale, o_ref);
     void *d_o = gdn_dmalloc(nv * 2);
+    void *d_aqk_ref = up(c->dt, aqk_ref, na);
+    float *d_qf_ref = (float *)up(GDN_DTYPE_F32, qf_ref, nrow), *d_kf_ref = (float *)up(GDN_DTYPE_F32, kf_ref, nrow);
     CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
     gdn_chunk_scan_o_args oa;
     memset(&oa, 0, sizeof oa);
@@ -339,10 +399,14 @@ static void run_case(const tcase *c) {
     oa.w = da.w;
     oa.u = da.u;
     oa.g = da.g;
+    oa.aqk = gdn_tensor_3d(d_aqk_ref, c->dt, T, Hv, 64);
+    if (c->l2norm) {
+      oa.qf = gdn_tensor_2d(d_qf_ref, GDN_DTYPE_F32, T, Hv);
+      oa.kf = gdn_tensor_2d(d_kf_ref, GDN_DTYPE_F32, T, Hv);
+    }
     oa.state = da.state;
     oa.o = gdn_tensor_3d(d_o, c->dt, T, Hv, V);
     oa.scale = (float)scale;
-    oa.l2norm = c->l2norm;
     gdn_scan_config scfg;
     gdn_poison(d_o, nv * 2);
     CHECK_OK(gdn_chunk_scan_o_plan(&oa, &dev, &scfg));
@@ -353,17 +417,18 @@ static void run_case(const tcase *c) {
     gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
     check_rel("scan_o final state", c, pp, pool_r, npool, bound16(c->dt));
     free(pp);
-    cudaFree(d_o);
-    free(o_ref); free(h_fresh); free(vn_fresh); free(pool_r); free(w_n);
+    cudaFree(d_o); cudaFree(d_aqk_ref); cudaFree(d_qf_ref); cudaFree(d_kf_ref);
+    free(o_ref); free(h_fresh); free(vn_fresh); free(pool_r);
   }
   CUDA_OK(cudaDeviceSynchronize());
 
   free(pool_host); free(pool0_f);
   void *dev_bufs[] = {d_q, d_k, d_v, d_a, d_b, d_Alog, d_dtb, d_gk, d_cu, d_slots, sa.workspace, d_gcum, d_beta,
-                      d_gkcum, d_gin, d_bin, d_gkin, d_Ainv, d_w, d_u, d_Aref, d_kk, d_wr, d_ur, d_pool, d_h, d_vn};
+                      d_gkcum, d_gin, d_bin, d_gkin, d_Ainv, d_w, d_u, d_Aref, d_kk, d_wr, d_ur, d_pool, d_h, d_vn,
+                      d_aqk, d_qf, d_kf};
   for (size_t i = 0; i < sizeof dev_bufs / sizeof dev_bufs[0]; ++i) cudaFree(dev_bufs[i]);
   double *host_bufs[] = {q, k, v, a, b, gk, g, beta, g_cum, gk_tot, gk_cum, qn, kn, A_inv, w, u, tmp, kk, pool0,
-                         pool_ref, h_ref, vn_ref};
+                         pool_ref, h_ref, vn_ref, aqk_ref, qf_ref, kf_ref};
   for (size_t i = 0; i < sizeof host_bufs / sizeof host_bufs[0]; ++i) free(host_bufs[i]);
 }
 
