@@ -242,12 +242,17 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   if (!need_wu) return;
 
   /* ---- fold the column scalings into T, round to 16-bit for the products */
-  for (int idx = tid; idx < 64 * 64; idx += 128) {
-    int i = idx >> 6, j = idx & 63;
-    float t = j <= i ? T[i * GDN_AP + j] : 0.f;
-    float bj = beta_s[j];
-    Tw[i * 72 + j] = gdn_from_float<IS_F16>(t * bj * rk_s[j] * __expf(g_s[j]));
-    Tu[i * 72 + j] = gdn_from_float<IS_F16>(t * bj);
+  float *cw = P, *cu = P + 64; /* the solve's scratch is free again */
+  if (tid < 64) {
+    cu[tid] = beta_s[tid];
+    cw[tid] = beta_s[tid] * rk_s[tid] * __expf(g_s[tid]);
+  }
+  __syncthreads();
+  for (int idx = tid; idx < 64 * 32; idx += 128) {
+    const int i = idx >> 5, j = (idx & 31) * 2;
+    const float ta = j <= i ? T[i * GDN_AP + j] : 0.f, tb = j + 1 <= i ? T[i * GDN_AP + j + 1] : 0.f;
+    *(uint32_t *)(Tw + i * 72 + j) = gdn_pack2<IS_F16>(ta * cw[j], tb * cw[j + 1]);
+    *(uint32_t *)(Tu + i * 72 + j) = gdn_pack2<IS_F16>(ta * cu[j], tb * cu[j + 1]);
   }
   __syncthreads();
   gdn_intra_tmul_store<IS_F16>(Tw, Ks, KP, K, (elem *)p.w + (int64_t)head * p.w_sh, p.w_st, t0, L);

@@ -212,7 +212,7 @@ static void run_case(const lin_case *c, gdn_rng *rng, cudaStream_t stream) {
     CHECK(gap_bad == 0, "%s %s: %zu pad-column elements of Y changed", c->name, m, gap_bad);
     if (mode == 0) {
       memcpy(eager, yv, ny * sizeof(double));
-      if (mode == 0) printf("    max error / bound %.3g, rel L2 %.3g\n", sc, rel);
+      printf("    max error / bound %.3g, rel L2 %.3g\n", sc, rel);
       check_bound_rejects_bugs(c, yv, yold, bias, p, x, w, yref, bnd);
     } else {
       double d = gdn_rel_l2(yv, eager, ny);
