@@ -120,18 +120,20 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g8 = lane >> 2, t4 = lane & 3;
 
+  /* region R holds, in turn: the q tile (aqk), A (solve input), then Tw / Tu */
   elem *Ks = (elem *)gdn_smem;
   elem *Vt = Ks + 64 * KP;
-  float *A = (float *)(Vt + 64 * VP);
-  float *T = A + 64 * GDN_AP;
-  elem *Tw = (elem *)(T + 64 * GDN_AP);
+  unsigned char *R = (unsigned char *)(Vt + 64 * VP);
+  elem *Qs = (elem *)R;
+  float *A = (float *)R;
+  elem *Tw = (elem *)R;
   elem *Tu = Tw + 64 * 72;
-  float *P = (float *)(Tu + 64 * 72);
+  float *T = (float *)(R + gdn_intra_fast_region(K));
+  float *P = T + 64 * GDN_AP;
   float *beta_s = P + 3 * 16 * 17;
   float *g_s = beta_s + 64;
   float *rk_s = g_s + 64;
   float *rq_s = rk_s + 64;
-  elem *Qs = (elem *)(rq_s + 64); /* only with aqk */
 
   /* ---- loads (zero-filled past the sequence end) */
   const bool need_wu = p.w != NULL;
@@ -191,20 +193,8 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
     }
     __syncthreads();
   } else {
-    /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
     float acc[8][4];
-    gdn_intra_xkT<K, IS_F16>(acc, Ks, Ks);
-    __syncthreads(); /* rk_s from every warp */
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        int i = 16 * warp + g8 + ((e >> 1) << 3), j = 8 * nt + 2 * t4 + (e & 1);
-        float v = 0.f;
-        /* rows past the end are zero; skipping them also avoids e^{0 - g_j} overflow */
-        if (j < i && i < L) v = acc[nt][e] * beta_s[i] * rk_s[i] * rk_s[j] * __expf(g_s[i] - g_s[j]);
-        A[i * GDN_AP + j] = v;
-      }
+    __syncthreads(); /* rq_s / rk_s from every warp */
     if (p.aqk) {
       /* aqk = causal(scale rq_i rk_j e^{g_i - g_j} q_i . k_j); full 64-column rows */
       gdn_intra_xkT<K, IS_F16>(acc, Qs, Ks);
@@ -223,7 +213,20 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
           *(uint32_t *)(dst + 8 * nt) = gdn_pack2<IS_F16>(m0, m1);
         }
       }
+      __syncthreads(); /* the q tile is dead: A takes its place */
     }
+    /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
+    gdn_intra_xkT<K, IS_F16>(acc, Ks, Ks);
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        int i = 16 * warp + g8 + ((e >> 1) << 3), j = 8 * nt + 2 * t4 + (e & 1);
+        float v = 0.f;
+        /* rows past the end are zero; skipping them also avoids e^{0 - g_j} overflow */
+        if (j < i && i < L) v = acc[nt][e] * beta_s[i] * rk_s[i] * rk_s[j] * __expf(g_s[i] - g_s[j]);
+        A[i * GDN_AP + j] = v;
+      }
     if (p.qf && tid < L) p.qf[(int64_t)(t0 + tid) * p.qf_st + (int64_t)head * p.qf_sh] = rq_s[tid];
     if (p.kf && tid < L) p.kf[(int64_t)(t0 + tid) * p.kf_st + (int64_t)head * p.kf_sh] = rk_s[tid];
     __syncthreads();

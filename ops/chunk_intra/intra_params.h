@@ -29,11 +29,19 @@ typedef struct gdn_intra_params {
   int l2norm;
 } gdn_intra_params;
 
-/* Shared memory of the tensor-core path (scalar gate); with_q adds the q tile for aqk. */
-static inline size_t gdn_intra_fast_smem(int K, int V, int with_q) {
-  return (size_t)64 * (size_t)(K + 8) * 2u * (with_q ? 2u : 1u) + (size_t)64 * (size_t)(V + 8) * 2u +
-         2u * 64u * 65u * 4u + 2u * 64u * 72u * 2u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
+/* Shared memory of the tensor-core path (scalar gate). One region is reused in turn
+ * by the q tile (aqk), A (the solve's input) and the two 16-bit copies of T, so three
+ * CTAs fit on an SM at K = V = 128. */
+static inline size_t gdn_intra_fast_region(int K) {
+  size_t q = (size_t)64 * (size_t)(K + 8) * 2u, a = 64u * 65u * 4u, tw = 2u * 64u * 72u * 2u;
+  size_t m = q > a ? q : a;
+  return m > tw ? m : tw;
 }
+static inline size_t gdn_intra_fast_smem(int K, int V) {
+  return (size_t)64 * (size_t)(K + 8) * 2u + (size_t)64 * (size_t)(V + 8) * 2u + gdn_intra_fast_region(K) +
+         64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
+}
+
 /* Shared memory of the per-key-gate path. */
 static inline size_t gdn_intra_gk_smem(int K) {
   return (size_t)64 * (size_t)K * 4u * 2u + 2u * 64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;

@@ -120,7 +120,7 @@ gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_
   const int V = a->mode == GDN_INTRA_KKT_SOLVE ? 0 : (int)a->v.sizes[2];
   cfg->per_key = needs_per_key(a);
   cfg->threads = cfg->per_key ? 256 : 128;
-  cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K) : gdn_intra_fast_smem(K, V, gdn_tensor_present(&a->aqk));
+  cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K) : gdn_intra_fast_smem(K, V);
   if (cfg->smem_bytes > dev->smem_per_block_optin)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk_intra K=%d V=%d needs %zu bytes of shared memory; the device allows %zu", K,
                     V, cfg->smem_bytes, dev->smem_per_block_optin);

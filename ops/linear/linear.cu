@@ -235,7 +235,7 @@ gdn_status choose_algo(const gdn_linear_args *a, gdn_linear_config *c, cublasLtM
   }
   return gdn_fail(GDN_ERROR_UNSUPPORTED,
                   "linear: cuBLASLt offers no algorithm for T %lld, N %lld, Kin %lld %s (ld x %lld, w %lld, y %lld; "
-                  "align x %u, w %u, y %u bytes; workspace cap from GDN_LINEAR_WORKSPACE_MB)%s",
+                  "align x %u, w %u, y %u bytes; GDN_LINEAR_WORKSPACE_MB can raise the workspace cap)%s",
                   (long long)c->T, (long long)c->N, (long long)c->Kin, gdn_dtype_name(c->dtype), (long long)c->ldx,
                   (long long)c->ldw, (long long)c->ldy, c->align_x, c->align_w, c->align_y, fused_note);
 }
