@@ -6,6 +6,12 @@
 #include <stdint.h>
 #include "gdn/batch.h"
 
+#ifdef __CUDACC__
+#define GDN_HD __host__ __device__
+#else
+#define GDN_HD
+#endif
+
 typedef struct gdn_intra_params {
   const int32_t *cu_seqlens, *chunk_offsets, *chunk_seq;
   const gdn_batch_header *header;
@@ -32,7 +38,7 @@ typedef struct gdn_intra_params {
 /* Shared memory of the tensor-core path (scalar gate). One region is reused in turn
  * by the q tile (aqk), A (the solve's input) and the two 16-bit copies of T, so three
  * CTAs fit on an SM at K = V = 128. */
-static inline size_t gdn_intra_fast_region(int K) {
+GDN_HD static inline size_t gdn_intra_fast_region(int K) {
   size_t q = (size_t)64 * (size_t)(K + 8) * 2u, a = 64u * 65u * 4u, tw = 2u * 64u * 72u * 2u;
   size_t m = q > a ? q : a;
   return m > tw ? m : tw;
