@@ -45,6 +45,12 @@ extern "C" gdn_status gdn_allreduce_add_node(cudaGraph_t graph, const cudaGraphN
     GDN_CUDA_TRY(cudaGraphAddEmptyNode(node, graph, deps, num_deps));
     return GDN_SUCCESS;
   }
+  /* NCCL connects peers lazily on a collective's first run, and cannot while a stream
+   * is capturing ("operation not permitted when stream is capturing"): run the same
+   * collective once eagerly first, so its algorithm's connections exist. Collective:
+   * every rank adds its node at the same point (as with any NCCL call). */
+  GDN_TRY(all_reduce(comm, buffer, count, dtype, stream_for_capture));
+  GDN_CUDA_TRY(cudaStreamSynchronize(stream_for_capture));
   GDN_TRY(gdn_capture_begin(stream_for_capture, graph, deps, num_deps));
   gdn_status s = all_reduce(comm, buffer, count, dtype, stream_for_capture);
   if (s != GDN_SUCCESS) {
