@@ -32,7 +32,8 @@ gdn_status gdn_allreduce_launch(ncclComm_t comm, void *buffer, size_t count, gdn
 /* Adds the all-reduce to `graph` after deps[0..num_deps) by capturing it on
  * `stream_for_capture` (a created stream of the communicator's device, not capturing;
  * used only during this call). *node completes after the collective. count == 0 adds an
- * empty node. *
+ * empty node.
+ *
  * Before capturing, the all-reduce runs once eagerly on `buffer` (its contents are
  * overwritten) so NCCL sets up its peer connections outside capture; like every NCCL
  * call it is collective: all ranks add their node at the same point. */
