@@ -102,6 +102,44 @@ __device__ __forceinline__ void gdn_load_b_kn(uint32_t b[4], const T *tile, int 
   gdn_ldmatrix_x4_trans(b, tile + r * ld + c);
 }
 
+/* ---- fp32 products on tensor cores with 3xTF32 (hi*hi + hi*lo + lo*hi): about fp32
+ * accuracy (2^-22 relative per product) at three tf32 mma each.
+ * m16n8k8 fragments: a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4], a3 = A[g+8][t+4];
+ * b0 = B[t][g], b1 = B[t+4][g]; C as in m16n8k16. */
+__device__ __forceinline__ uint32_t gdn_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+__device__ __forceinline__ void gdn_mma_tf32(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+/* C[16 x 16] += A[16 x 16] * B[16 x 16], fp32 tiles in shared memory (pitch lda / ldb). */
+__device__ __forceinline__ void gdn_mma_f32x3_16x16(float c[2][4], const float *A, int lda, const float *B, int ldb) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int k0 = 0; k0 < 16; k0 += 8) {
+    float af[4] = {A[g * lda + k0 + t], A[(g + 8) * lda + k0 + t], A[g * lda + k0 + t + 4], A[(g + 8) * lda + k0 + t + 4]};
+    uint32_t ah[4], al[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      ah[i] = gdn_tf32(af[i]);
+      al[i] = gdn_tf32(af[i] - __uint_as_float(ah[i]));
+    }
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      float b0 = B[(k0 + t) * ldb + 8 * nt + g], b1 = B[(k0 + t + 4) * ldb + 8 * nt + g];
+      uint32_t bh0 = gdn_tf32(b0), bh1 = gdn_tf32(b1);
+      uint32_t bl0 = gdn_tf32(b0 - __uint_as_float(bh0)), bl1 = gdn_tf32(b1 - __uint_as_float(bh1));
+      gdn_mma_tf32(c[nt], al, bh0, bh1);
+      gdn_mma_tf32(c[nt], ah, bl0, bl1);
+      gdn_mma_tf32(c[nt], ah, bh0, bh1);
+    }
+  }
+}
+
 /* 16-byte async global->shared copy; src_bytes < 16 zero-fills the rest (0: all zeros). */
 __device__ __forceinline__ void gdn_cp_async16(void *smem, const void *gmem, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));

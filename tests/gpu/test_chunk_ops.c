@@ -380,6 +380,39 @@ static void run_case(const tcase *c) {
     free(pool_ref2);
   }
 
+  /* ---- chunk_delta_h with BOTH gates as FLA passes them: g scalar (scales v_new, S) and
+   * gk per key (S rows), with the key gated by gk alone */
+  if (c->use_g && c->use_gk) {
+    double *gko = gdn_dalloc(nhk), *kk2 = gdn_dalloc(nhk);
+    gdn_ref_chunk_cumsum(&sh, K, gk, gko);
+    gdn_ref_gate_qk(&sh, qn, kn, NULL, gko, NULL, kk2);
+    gdn_round_to(c->dt, kk2, nhk);
+    double *pool_b = gdn_dalloc(npool), *h_b = gdn_dalloc(nhout), *vn_b = gdn_dalloc(nv);
+    memcpy(pool_b, pool0, npool * sizeof(double));
+    gdn_ref_chunk_delta_h(&sh, Hv, kk2, w, u, g_cum, gko, pool_b, slots, h_b, vn_b);
+    void *d_kk2 = up(c->dt, kk2, nhk);
+    float *d_gko = (float *)up(GDN_DTYPE_F32, gko, nhk);
+    gdn_chunk_delta_h_args db = da;
+    db.k = gdn_tensor_3d(d_kk2, c->dt, T, Hv, K);
+    db.g = gdn_tensor_2d(d_gin, GDN_DTYPE_F32, T, Hv);
+    db.gk = gdn_tensor_3d(d_gko, GDN_DTYPE_F32, T, Hv, K);
+    gdn_scan_config scfg;
+    CHECK_OK(gdn_chunk_delta_h_plan(&db, &dev, &scfg));
+    CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+    gdn_poison(d_h, nhcap * 4);
+    gdn_poison(d_vn, nv * 2);
+    CHECK_OK(gdn_chunk_delta_h_launch(&db, &scfg, 0));
+    double *hh = gdn_dalloc(nhout), *pp = gdn_dalloc(npool);
+    gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
+    check_rel("delta_h g+gk h", c, hh, h_b, nhout, bound16(c->dt));
+    gdn_download(c->dt, d_vn, nv, tmp);
+    check_rel("delta_h g+gk v_new", c, tmp, vn_b, nv, bound16(c->dt));
+    gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+    check_rel("delta_h g+gk final state", c, pp, pool_b, npool, bound16(c->dt));
+    cudaFree(d_kk2); cudaFree(d_gko);
+    free(gko); free(kk2); free(pool_b); free(h_b); free(vn_b); free(hh); free(pp);
+  }
+
   /* ---- chunk_scan_o (scalar-gate path) on reference inputs: o and state */
   if (!c->use_gk) {
     double *o_ref = gdn_dalloc(nv);
