@@ -19,6 +19,12 @@ extern "C" {
 /* Records the thread's last-error message and returns `status`. */
 gdn_status gdn_fail(gdn_status status, const char *fmt, ...) GDN_PRINTF(2, 3);
 
+/* Keeps the last-error message across cleanup code that may overwrite it:
+ *   gdn_saved_error e; gdn_save_error(&e); destroy(...); return gdn_restore_error(&e, st, "plan: "); */
+typedef struct gdn_saved_error { char msg[1024]; } gdn_saved_error;
+void gdn_save_error(gdn_saved_error *e);
+gdn_status gdn_restore_error(const gdn_saved_error *e, gdn_status status, const char *prefix);
+
 /* Evaluates a gdn_status expression and returns it from the caller on failure. */
 #define GDN_TRY(expr)                      \
   do {                                     \

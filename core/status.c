@@ -47,3 +47,12 @@ const char *gdn_batch_error_string(int code) {
     default: return "unknown batch error";
   }
 }
+
+void gdn_save_error(gdn_saved_error *e) {
+  strncpy(e->msg, gdn_last_error_buf, sizeof e->msg - 1);
+  e->msg[sizeof e->msg - 1] = '\0';
+}
+
+gdn_status gdn_restore_error(const gdn_saved_error *e, gdn_status status, const char *prefix) {
+  return gdn_fail(status, "%s%s", prefix, e->msg);
+}

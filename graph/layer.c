@@ -305,11 +305,10 @@ gdn_status gdn_layer_plan_create(gdn_layer_plan **out, const gdn_layer_shape *sh
   }
   cudaSetDevice(prev);
   if (st != GDN_SUCCESS) {
-    char msg[1024];
-    strncpy(msg, gdn_get_last_error(), sizeof msg - 1);
-    msg[sizeof msg - 1] = '\0';
+    gdn_saved_error err;
+    gdn_save_error(&err);
     gdn_layer_plan_destroy(p);
-    return gdn_fail(st, "layer plan: %s", msg);
+    return gdn_restore_error(&err, st, "layer plan: ");
   }
   *out = p;
   return GDN_SUCCESS;

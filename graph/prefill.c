@@ -280,11 +280,10 @@ gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_sha
   }
   cudaSetDevice(prev);
   if (st != GDN_SUCCESS) {
-    char msg[1024];
-    strncpy(msg, gdn_get_last_error(), sizeof msg - 1);
-    msg[sizeof msg - 1] = '\0';
+    gdn_saved_error err;
+    gdn_save_error(&err);
     gdn_prefill_plan_destroy(p);
-    return gdn_fail(st, "%s", msg);
+    return gdn_restore_error(&err, st, "");
   }
   *out = p;
   return GDN_SUCCESS;
