@@ -12,7 +12,12 @@
 #include "graph/tail_zero.h"
 
 #define GDN_MAX_BUCKETS 16
-#define GDN_RING 8 /* pinned descriptor staging slots: the host may run this far ahead */
+/* Pinned descriptor staging ring: GDN_RING slots in groups of GDN_RING_GROUP. One event
+ * per group, recorded after the group's last copy and waited on before the group is
+ * reused, keeps per-run host work to one copy and one graph launch (the host may run
+ * GDN_RING - GDN_RING_GROUP batches ahead before it waits). */
+#define GDN_RING 16
+#define GDN_RING_GROUP 4
 
 typedef struct bucket_ops {
   gdn_prefill_bucket cap;
@@ -39,7 +44,7 @@ struct gdn_prefill_plan {
   int32_t *desc;        /* device: [N][cu_seqlens: desc_seqs + 1][slots: desc_seqs] */
   size_t desc_bytes;
   int32_t *staging;     /* pinned: GDN_RING descriptors */
-  cudaEvent_t staged[GDN_RING];
+  cudaEvent_t staged[GDN_RING / GDN_RING_GROUP];
   int ring_pos;
   gdn_batch_error_record *err;
   void *allocs[16];
@@ -238,7 +243,8 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
   GDN_TRY(plan_alloc(p, T * s->Hv * s->K * es, &w));
   GDN_TRY(plan_alloc(p, T * s->Hv * s->V * es, &u));
   GDN_CUDA_TRY(cudaHostAlloc((void **)&p->staging, GDN_RING * p->desc_bytes, cudaHostAllocDefault));
-  for (int r = 0; r < GDN_RING; ++r) GDN_CUDA_TRY(cudaEventCreateWithFlags(&p->staged[r], cudaEventDisableTiming));
+  for (int r = 0; r < GDN_RING / GDN_RING_GROUP; ++r)
+    GDN_CUDA_TRY(cudaEventCreateWithFlags(&p->staged[r], cudaEventDisableTiming));
   GDN_TRY(gdn_batch_error_record_create(&p->err));
 
   for (int i = 0; i < nb; ++i) {
@@ -298,13 +304,30 @@ void gdn_prefill_plan_destroy(gdn_prefill_plan *p) {
     if (p->b[i].exec) cudaGraphExecDestroy(p->b[i].exec);
     if (p->b[i].graph) cudaGraphDestroy(p->b[i].graph);
   }
-  for (int r = 0; r < GDN_RING; ++r)
+  for (int r = 0; r < GDN_RING / GDN_RING_GROUP; ++r)
     if (p->staged[r]) cudaEventDestroy(p->staged[r]);
   if (p->staging) cudaFreeHost(p->staging);
   gdn_batch_error_record_destroy(p->err);
   for (int i = 0; i < p->num_allocs; ++i) cudaFree(p->allocs[i]);
   cudaSetDevice(prev);
   free(p);
+}
+
+/* Takes the next staging slot; at a group's first slot, waits until the copies of
+ * that group's previous round are done (normally long since). */
+static gdn_status ring_take(gdn_prefill_plan *p, int32_t **slot) {
+  int r = p->ring_pos;
+  p->ring_pos = (r + 1) % GDN_RING;
+  if (r % GDN_RING_GROUP == 0) GDN_CUDA_TRY(cudaEventSynchronize(p->staged[r / GDN_RING_GROUP]));
+  *slot = (int32_t *)((char *)p->staging + (size_t)r * p->desc_bytes);
+  return GDN_SUCCESS;
+}
+
+/* After the copy from `slot` was enqueued: at a group's last slot, mark the group. */
+static gdn_status ring_release(gdn_prefill_plan *p, const int32_t *slot, cudaStream_t s) {
+  int r = (int)(((const char *)slot - (const char *)p->staging) / (ptrdiff_t)p->desc_bytes);
+  if (r % GDN_RING_GROUP == GDN_RING_GROUP - 1) GDN_CUDA_TRY(cudaEventRecord(p->staged[r / GDN_RING_GROUP], s));
+  return GDN_SUCCESS;
 }
 
 /* Picks the bucket and stages the descriptor in the pinned ring; returns its slot. */
@@ -317,11 +340,8 @@ static gdn_status stage_descriptor(gdn_prefill_plan *p, const int32_t *cu, const
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
                     "batch of %d tokens in %d sequences exceeds every bucket (largest: %d tokens, %d sequences)", cu[n], n,
                     p->b[p->num_buckets - 1].cap.max_tokens, p->desc_seqs);
-  int r = p->ring_pos;
-  p->ring_pos = (r + 1) % GDN_RING;
-  /* Only waits when the host is GDN_RING batches ahead of the device. */
-  GDN_CUDA_TRY(cudaEventSynchronize(p->staged[r]));
-  int32_t *d = (int32_t *)((char *)p->staging + (size_t)r * p->desc_bytes);
+  int32_t *d = NULL;
+  GDN_TRY(ring_take(p, &d));
   d[0] = n;
   memcpy(d + 1, cu, (size_t)(n + 1) * sizeof(int32_t));
   int32_t *ds = d + 1 + p->desc_seqs + 1;
@@ -332,9 +352,7 @@ static gdn_status stage_descriptor(gdn_prefill_plan *p, const int32_t *cu, const
 
 static gdn_status upload(gdn_prefill_plan *p, const int32_t *host, cudaStream_t s) {
   GDN_CUDA_TRY(cudaMemcpyAsync(p->desc, host, p->desc_bytes, cudaMemcpyHostToDevice, s));
-  int r = (int)(((const char *)host - (const char *)p->staging) / (ptrdiff_t)p->desc_bytes);
-  GDN_CUDA_TRY(cudaEventRecord(p->staged[r], s));
-  return GDN_SUCCESS;
+  return ring_release(p, host, s);
 }
 
 gdn_status gdn_prefill_run(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
@@ -354,13 +372,11 @@ gdn_status gdn_prefill_run_device(gdn_prefill_plan *p, const int32_t *cu_dev, co
   int bucket = gdn_prefill_pick_bucket(p, num_tokens, n);
   if (bucket < 0)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch of %d tokens in %d sequences exceeds every bucket", num_tokens, n);
-  int r = p->ring_pos;
-  p->ring_pos = (r + 1) % GDN_RING;
-  GDN_CUDA_TRY(cudaEventSynchronize(p->staged[r]));
-  int32_t *d = (int32_t *)((char *)p->staging + (size_t)r * p->desc_bytes);
+  int32_t *d = NULL;
+  GDN_TRY(ring_take(p, &d));
   d[0] = n;
   GDN_CUDA_TRY(cudaMemcpyAsync(p->desc, d, sizeof(int32_t), cudaMemcpyHostToDevice, s));
-  GDN_CUDA_TRY(cudaEventRecord(p->staged[r], s));
+  GDN_TRY(ring_release(p, d, s));
   GDN_CUDA_TRY(cudaMemcpyAsync(p->desc + 1, cu_dev, (size_t)(n + 1) * sizeof(int32_t), cudaMemcpyDeviceToDevice, s));
   int32_t *ds = p->desc + 1 + p->desc_seqs + 1;
   if (slots_dev) GDN_CUDA_TRY(cudaMemcpyAsync(ds, slots_dev, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToDevice, s));
