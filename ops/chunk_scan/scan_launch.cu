@@ -24,44 +24,45 @@ static gdn_status scan_call(const gdn_scan_problem *pb, const gdn_scan_config *c
   return GDN_SUCCESS;
 }
 
-extern "C" gdn_status gdn_chunk_delta_h_launch(const gdn_chunk_delta_h_args *a, const gdn_scan_config *cfg,
-                                               cudaStream_t stream) {
-  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
-  gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
+/* Launches eagerly on `stream`, or adds a node to `graph` when it is given. */
+static gdn_status scan_emit(const gdn_scan_problem *pb, const gdn_scan_config *cfg, cudaStream_t stream,
+                            cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
   gdn_scan_params prm;
   gdn_kernel_call call;
-  GDN_TRY(scan_call(&pb, cfg, &prm, &call));
-  return gdn_kernel_launch(&call, stream);
+  GDN_TRY(scan_call(pb, cfg, &prm, &call));
+  return graph != NULL ? gdn_kernel_add_node(&call, graph, deps, num_deps, node) : gdn_kernel_launch(&call, stream);
+}
+
+static gdn_status null_args(void) { return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL"); }
+
+extern "C" gdn_status gdn_chunk_delta_h_launch(const gdn_chunk_delta_h_args *a, const gdn_scan_config *cfg,
+                                               cudaStream_t stream) {
+  if (a == NULL) return null_args();
+  gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
+  return scan_emit(&pb, cfg, stream, NULL, NULL, 0, NULL);
 }
 
 extern "C" gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *a, const gdn_scan_config *cfg,
                                                  cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                  cudaGraphNode_t *node) {
-  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  if (a == NULL) return null_args();
+  if (graph == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "add_node: graph is NULL");
   gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
-  gdn_scan_params prm;
-  gdn_kernel_call call;
-  GDN_TRY(scan_call(&pb, cfg, &prm, &call));
-  return gdn_kernel_add_node(&call, graph, deps, num_deps, node);
+  return scan_emit(&pb, cfg, NULL, graph, deps, num_deps, node);
 }
 
 extern "C" gdn_status gdn_chunk_scan_o_launch(const gdn_chunk_scan_o_args *a, const gdn_scan_config *cfg,
                                               cudaStream_t stream) {
-  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  if (a == NULL) return null_args();
   gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
-  gdn_scan_params prm;
-  gdn_kernel_call call;
-  GDN_TRY(scan_call(&pb, cfg, &prm, &call));
-  return gdn_kernel_launch(&call, stream);
+  return scan_emit(&pb, cfg, stream, NULL, NULL, 0, NULL);
 }
 
 extern "C" gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *a, const gdn_scan_config *cfg,
                                                 cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                 cudaGraphNode_t *node) {
-  if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
+  if (a == NULL) return null_args();
+  if (graph == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "add_node: graph is NULL");
   gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
-  gdn_scan_params prm;
-  gdn_kernel_call call;
-  GDN_TRY(scan_call(&pb, cfg, &prm, &call));
-  return gdn_kernel_add_node(&call, graph, deps, num_deps, node);
+  return scan_emit(&pb, cfg, NULL, graph, deps, num_deps, node);
 }
