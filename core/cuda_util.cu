@@ -92,3 +92,14 @@ extern "C" gdn_status gdn_kernel_update_node(const gdn_kernel_call *call, cudaGr
   GDN_CUDA_TRY(cudaGraphExecKernelNodeSetParams(exec, node, &p));
   return GDN_SUCCESS;
 }
+
+extern "C" gdn_status gdn_with_device(int device, gdn_status (*fn)(void *ctx, const gdn_device_info *dev), void *ctx) {
+  gdn_device_info info;
+  GDN_TRY(gdn_device_info_query(device, &info));
+  int prev = 0;
+  GDN_CUDA_TRY(cudaGetDevice(&prev));
+  GDN_CUDA_TRY(cudaSetDevice(device));
+  gdn_status st = fn(ctx, &info);
+  cudaSetDevice(prev);
+  return st;
+}

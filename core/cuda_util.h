@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 #include "core/check.h"
+#include "gdn/device.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,6 +19,10 @@ gdn_status gdn_cuda_fail(cudaError_t err, const char *what);
     cudaError_t gdn_cuda_e_ = (expr);                        \
     if (gdn_cuda_e_ != cudaSuccess) return gdn_cuda_fail(gdn_cuda_e_, #expr); \
   } while (0)
+
+/* Queries `device`, makes it current, runs fn(ctx, &info), and restores the caller's
+ * current device whatever happens: the plan builders run on the device they target. */
+gdn_status gdn_with_device(int device, gdn_status (*fn)(void *ctx, const gdn_device_info *dev), void *ctx);
 
 /* One kernel launch: a __global__ function taking a single params struct by value. */
 typedef struct gdn_kernel_call {

@@ -269,6 +269,18 @@ static gdn_status create_plan(gdn_layer_plan *p, const gdn_prefill_bucket *bucke
   return GDN_SUCCESS;
 }
 
+typedef struct create_ctx {
+  gdn_layer_plan *p;
+  const gdn_prefill_bucket *buckets;
+  int nb;
+} create_ctx;
+
+static gdn_status create_on_device(void *ctx, const gdn_device_info *dev) {
+  create_ctx *c = (create_ctx *)ctx;
+  c->p->dev = *dev;
+  return create_plan(c->p, c->buckets, c->nb);
+}
+
 gdn_status gdn_layer_plan_create(gdn_layer_plan **out, const gdn_layer_shape *shape, const gdn_layer_weights *weights,
                                  const gdn_layer_io *io, const gdn_prefill_bucket *buckets, int num_buckets,
                                  ncclComm_t comm, int device) {
@@ -284,8 +296,6 @@ gdn_status gdn_layer_plan_create(gdn_layer_plan **out, const gdn_layer_shape *sh
   int nranks = 1;
   GDN_TRY(check_comm(comm, device, &nranks));
 
-  int prev = 0;
-  GDN_CUDA_TRY(cudaGetDevice(&prev));
   gdn_layer_plan *p = (gdn_layer_plan *)calloc(1, sizeof *p);
   if (p == NULL) return gdn_fail(GDN_ERROR_OUT_OF_MEMORY, "layer plan: host allocation failed");
   p->device = device;
@@ -298,12 +308,8 @@ gdn_status gdn_layer_plan_create(gdn_layer_plan **out, const gdn_layer_shape *sh
   p->t_cap = t_cap;
   const int64_t align = 16 / (int64_t)gdn_dtype_size(shape->dtype);
   p->ld = (lay.Dtot + align - 1) / align * align;
-  gdn_status st = gdn_device_info_query(device, &p->dev);
-  if (st == GDN_SUCCESS) {
-    cudaError_t e = cudaSetDevice(device);
-    st = e == cudaSuccess ? create_plan(p, buckets, num_buckets) : gdn_cuda_fail(e, "cudaSetDevice");
-  }
-  cudaSetDevice(prev);
+  create_ctx ctx = {p, buckets, num_buckets};
+  gdn_status st = gdn_with_device(device, create_on_device, &ctx);
   if (st != GDN_SUCCESS) {
     gdn_saved_error err;
     gdn_save_error(&err);

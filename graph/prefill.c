@@ -259,6 +259,18 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
   return GDN_SUCCESS;
 }
 
+typedef struct create_ctx {
+  gdn_prefill_plan *p;
+  const gdn_prefill_bucket *buckets;
+  int nb;
+} create_ctx;
+
+static gdn_status create_on_device(void *ctx, const gdn_device_info *dev) {
+  create_ctx *c = (create_ctx *)ctx;
+  c->p->dev = *dev;
+  return create_plan(c->p, c->buckets, c->nb);
+}
+
 gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
                                    const gdn_prefill_bucket *buckets, int num_buckets, int device) {
   if (out == NULL || shape == NULL || io == NULL || buckets == NULL)
@@ -271,20 +283,14 @@ gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_sha
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "io.gk: required by shape.use_gk");
   if (!gdn_tensor_present(&io->state))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "io.state: the state pool is required (use slot -1 for no state)");
-  int prev = 0;
-  GDN_CUDA_TRY(cudaGetDevice(&prev));
   gdn_prefill_plan *p = (gdn_prefill_plan *)calloc(1, sizeof *p);
   if (p == NULL) return gdn_fail(GDN_ERROR_OUT_OF_MEMORY, "prefill plan: host allocation failed");
   p->device = device;
   p->shape = *shape;
   if (p->shape.scale <= 0.f) p->shape.scale = 1.f / sqrtf((float)shape->K);
   p->io = *io;
-  gdn_status st = gdn_device_info_query(device, &p->dev);
-  if (st == GDN_SUCCESS) {
-    cudaError_t e = cudaSetDevice(device);
-    st = e == cudaSuccess ? create_plan(p, buckets, num_buckets) : gdn_cuda_fail(e, "cudaSetDevice");
-  }
-  cudaSetDevice(prev);
+  create_ctx ctx = {p, buckets, num_buckets};
+  gdn_status st = gdn_with_device(device, create_on_device, &ctx);
   if (st != GDN_SUCCESS) {
     gdn_saved_error err;
     gdn_save_error(&err);

@@ -100,6 +100,26 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
   }
 }
 
+/* Loads (LOAD) or stores this thread's fragment of S [K x BV] from / to a pool slot,
+ * which stores S transposed ([V][K], any strides); a NULL pool loads zeros. */
+template <int MT, int NTW, bool LOAD>
+__device__ __forceinline__ void gdn_scan_state_io(float (&acc)[MT][NTW][4], float *pool, int64_t s_v, int64_t s_k,
+                                                  int srow0, int vcol0) {
+  const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int kk = srow0 + 16 * mt + g8 + ((e >> 1) << 3);
+        const int v = vcol0 + 8 * nt + 2 * t4 + (e & 1);
+        const int64_t off = (int64_t)v * s_v + (int64_t)kk * s_k;
+        if (LOAD) acc[mt][nt][e] = pool ? pool[off] : 0.f;
+        else pool[off] = acc[mt][nt][e];
+      }
+}
+
 template <int K, int BV, int W, int IS_F16, int O_MODE>
 __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -142,16 +162,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[seq] : -1;
   float *pool = slot >= 0 ? p.state + (int64_t)slot * p.s_slot + (int64_t)head * p.s_h : NULL;
   float acc_s[MT][NTW][4];
-#pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int nt = 0; nt < NTW; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        int kk = srow0 + 16 * mt + g8 + ((e >> 1) << 3);
-        int v = vcol0 + 8 * nt + 2 * t4 + (e & 1);
-        acc_s[mt][nt][e] = pool ? pool[(int64_t)v * p.s_v + (int64_t)kk * p.s_k] : 0.f;
-      }
+  gdn_scan_state_io<MT, NTW, true>(acc_s, pool, p.s_v, p.s_k, srow0, vcol0);
 
   const int t_begin = p.cu_seqlens[seq], t_end = p.cu_seqlens[seq + 1];
   const int nchunks = (t_end - t_begin + 63) / 64;
@@ -351,18 +362,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   gdn_cp_async_wait<0>();
 
   /* ---- final state back to the pool, in place */
-  if (pool != NULL) {
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < NTW; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          int kk = srow0 + 16 * mt + g8 + ((e >> 1) << 3);
-          int v = vcol0 + 8 * nt + 2 * t4 + (e & 1);
-          pool[(int64_t)v * p.s_v + (int64_t)kk * p.s_k] = acc_s[mt][nt][e];
-        }
-  }
+  if (pool != NULL) gdn_scan_state_io<MT, NTW, false>(acc_s, pool, p.s_v, p.s_k, srow0, vcol0);
 }
 
 #endif
