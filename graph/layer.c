@@ -257,7 +257,8 @@ static gdn_status create_plan(gdn_layer_plan *p, const gdn_prefill_bucket *bucke
   }
   pio.gk = gdn_tensor_none();
   pio.state = p->io.state;
-  GDN_TRY(gdn_prefill_plan_create(&p->prefill, &ps, &pio, buckets, nb, p->device));
+  /* The layer's graphs hold the prefill nodes: the prefill plan needs none of its own. */
+  GDN_TRY(gdn_prefill_plan_create_embedded(&p->prefill, &ps, &pio, buckets, nb, p->device));
 
   /* The prefill plan sorted the buckets: follow its order so indices agree. */
   p->num_buckets = gdn_prefill_num_buckets(p->prefill);

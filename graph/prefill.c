@@ -47,6 +47,7 @@ struct gdn_prefill_plan {
   cudaEvent_t staged[GDN_RING / GDN_RING_GROUP];
   int ring_pos;
   gdn_batch_error_record *err;
+  int own_graphs; /* 0: embedded only, the caller's graphs hold the nodes */
   void *allocs[16];
   int num_allocs;
 };
@@ -251,6 +252,7 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
     bucket_ops *b = &p->b[i];
     GDN_TRY(setup_bucket(p, b, batch_ws, batch_ws_bytes, (float *)g_cum, (float *)beta, (float *)gk_cum, w, u, qg, kg,
                          aqk, (float *)qf, (float *)kf));
+    if (!p->own_graphs) continue;
     GDN_CUDA_TRY(cudaGraphCreate(&b->graph, 0));
     cudaGraphNode_t last;
     GDN_TRY(add_bucket_nodes(p, b, b->graph, NULL, 0, &last));
@@ -271,8 +273,8 @@ static gdn_status create_on_device(void *ctx, const gdn_device_info *dev) {
   return create_plan(c->p, c->buckets, c->nb);
 }
 
-gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
-                                   const gdn_prefill_bucket *buckets, int num_buckets, int device) {
+static gdn_status plan_create(gdn_prefill_plan **out, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
+                              const gdn_prefill_bucket *buckets, int num_buckets, int device, int own_graphs) {
   if (out == NULL || shape == NULL || io == NULL || buckets == NULL)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "prefill plan: plan, shape, io and buckets must not be NULL");
   *out = NULL;
@@ -286,6 +288,7 @@ gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_sha
   gdn_prefill_plan *p = (gdn_prefill_plan *)calloc(1, sizeof *p);
   if (p == NULL) return gdn_fail(GDN_ERROR_OUT_OF_MEMORY, "prefill plan: host allocation failed");
   p->device = device;
+  p->own_graphs = own_graphs;
   p->shape = *shape;
   if (p->shape.scale <= 0.f) p->shape.scale = 1.f / sqrtf((float)shape->K);
   p->io = *io;
@@ -299,6 +302,17 @@ gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_sha
   }
   *out = p;
   return GDN_SUCCESS;
+}
+
+gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
+                                   const gdn_prefill_bucket *buckets, int num_buckets, int device) {
+  return plan_create(out, shape, io, buckets, num_buckets, device, 1);
+}
+
+gdn_status gdn_prefill_plan_create_embedded(gdn_prefill_plan **out, const gdn_prefill_shape *shape,
+                                            const gdn_prefill_io *io, const gdn_prefill_bucket *buckets,
+                                            int num_buckets, int device) {
+  return plan_create(out, shape, io, buckets, num_buckets, device, 0);
 }
 
 void gdn_prefill_plan_destroy(gdn_prefill_plan *p) {
@@ -361,8 +375,16 @@ static gdn_status upload(gdn_prefill_plan *p, const int32_t *host, cudaStream_t 
   return ring_release(p, host, s);
 }
 
+static gdn_status check_own_graphs(const gdn_prefill_plan *p) {
+  if (!p->own_graphs)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                    "plan was created with gdn_prefill_plan_create_embedded: it has no graphs of its own to launch");
+  return GDN_SUCCESS;
+}
+
 gdn_status gdn_prefill_run(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan is NULL");
+  GDN_TRY(check_own_graphs(p));
   int bucket;
   int32_t *host;
   GDN_TRY(stage_descriptor(p, cu, slots, n, &bucket, &host));
@@ -375,6 +397,7 @@ gdn_status gdn_prefill_run_device(gdn_prefill_plan *p, const int32_t *cu_dev, co
                                   int num_tokens, cudaStream_t s) {
   if (p == NULL || cu_dev == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan and cu_seqlens must not be NULL");
   if (n < 0) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "num_seqs = %d is negative", n);
+  GDN_TRY(check_own_graphs(p));
   int bucket = gdn_prefill_pick_bucket(p, num_tokens, n);
   if (bucket < 0)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch of %d tokens in %d sequences exceeds every bucket", num_tokens, n);

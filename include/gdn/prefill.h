@@ -54,6 +54,13 @@ typedef struct gdn_prefill_plan gdn_prefill_plan;
  * graph per bucket on `device` (the current device is restored). */
 gdn_status gdn_prefill_plan_create(gdn_prefill_plan **plan, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
                                    const gdn_prefill_bucket *buckets, int num_buckets, int device);
+/* The same plan without graphs of its own, for runtimes that only embed the prefill in
+ * their graphs (gdn_prefill_add_to_graph, add_setup_node / add_core_nodes) or launch it
+ * eagerly: nothing is instantiated that would never be launched. gdn_prefill_run and
+ * gdn_prefill_run_device then return GDN_ERROR_INVALID_ARGUMENT. */
+gdn_status gdn_prefill_plan_create_embedded(gdn_prefill_plan **plan, const gdn_prefill_shape *shape,
+                                            const gdn_prefill_io *io, const gdn_prefill_bucket *buckets,
+                                            int num_buckets, int device);
 void gdn_prefill_plan_destroy(gdn_prefill_plan *plan);
 
 /* Runs a batch described on the host: cu_seqlens[num_seqs + 1], slots[num_seqs] (NULL:
