@@ -46,6 +46,12 @@ void gdn_download(gdn_dtype dtype, const void *dev, size_t n, double *x) {
   free(host);
 }
 
+void *gdn_download_raw(const void *dev, size_t bytes) {
+  void *h = gdn_xmalloc(bytes ? bytes : 1);
+  CUDA_OK(cudaMemcpy(h, dev, bytes, cudaMemcpyDeviceToHost));
+  return h;
+}
+
 /* Synchronous, so the poison is in place before work on any stream (non-blocking ones
  * included) that the caller launches next. */
 void gdn_poison(void *dev, size_t bytes) {

@@ -23,6 +23,8 @@ void *gdn_dmalloc(size_t bytes);                 /* cudaMalloc or exit */
 void *gdn_upload(gdn_dtype dtype, const double *x, size_t n);
 /* Copies n elements of dtype from device and widens them to double. */
 void gdn_download(gdn_dtype dtype, const void *dev, size_t n, double *x);
+/* Raw bytes of a device buffer in a new host allocation (free it). */
+void *gdn_download_raw(const void *dev, size_t bytes);
 /* Fills a device buffer with NaN (0xFF bytes: NaN for bf16/fp16/fp32; -1 for int32). */
 void gdn_poison(void *dev, size_t bytes);
 

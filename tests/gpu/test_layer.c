@@ -43,8 +43,8 @@
 #include "gdn/layer.h"
 #include "gdn/reference.h"
 #include "gpu_util.h"
+#include "test_batch.h"
 
-#define MAXS 16
 #define NUM_SLOTS 8
 #define T_CAP 1024
 #define BOUND 3e-2       /* y per sequence, recurrent state per slot: GPU vs reference */
@@ -74,12 +74,7 @@ static const lcase kCases[] = {
 /* Unsorted on purpose: the plan sorts them. */
 static const gdn_prefill_bucket kBuckets[2] = {{T_CAP, 8}, {256, 4}};
 
-typedef struct batch {
-  int n;
-  int32_t cu[MAXS + 1];
-  int32_t slots[MAXS];
-  int null_slots;
-} batch;
+typedef gdn_test_hbatch batch;
 
 /* The unsharded layer on the host (values already rounded to what the device holds). */
 typedef struct host_model {
@@ -117,35 +112,10 @@ static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
   free(h);
 }
 
-static void *get_raw(const void *dev, size_t bytes) {
-  void *h = gdn_xmalloc(bytes ? bytes : 1);
-  CUDA_OK(cudaMemcpy(h, dev, bytes, cudaMemcpyDeviceToHost));
-  return h;
-}
-
 static double *dup(const double *x, size_t n) {
   double *d = gdn_dalloc(n);
   memcpy(d, x, n * sizeof(double));
   return d;
-}
-
-static const char *batch_str(const batch *b, char *buf, size_t cap) {
-  size_t p = (size_t)snprintf(buf, cap, "N=%d T=%d lens/slots [", b->n, b->cu[b->n]);
-  for (int i = 0; i < b->n && p + 24 < cap; ++i)
-    p += (size_t)snprintf(buf + p, cap - p, "%s%d/%d", i ? " " : "", b->cu[i + 1] - b->cu[i],
-                          b->null_slots ? -1 : b->slots[i]);
-  snprintf(buf + p, cap - p, "]%s", b->null_slots ? " (slots=NULL)" : "");
-  return buf;
-}
-
-static void make_batch(batch *b, const int *lens, const int *slots, int n) {
-  memset(b, 0, sizeof *b);
-  b->n = n;
-  for (int i = 0; i < n; ++i) {
-    b->cu[i + 1] = b->cu[i] + lens[i];
-    b->slots[i] = slots ? slots[i] : GDN_PAD_SLOT;
-  }
-  b->null_slots = slots == NULL;
 }
 
 static void random_batch(gdn_rng *r, batch *b) {
@@ -346,7 +316,7 @@ typedef struct replay {
 
 static void replay_get(const dev_layer *d, replay *o) {
   const size_t n = (size_t)T_CAP * d->s.hidden, es = gdn_dtype_size(d->c->dt);
-  o->y_raw = (uint16_t *)get_raw(d->y, n * es);
+  o->y_raw = (uint16_t *)gdn_download_raw(d->y, n * es);
   o->y = gdn_dalloc(n);
   gdn_unpack(d->c->dt, o->y_raw, n, o->y);
   o->state = gdn_dalloc(d->n_state);
@@ -370,7 +340,7 @@ static double check_y(const dev_layer *d, const batch *b, const replay *got, con
   const size_t H = (size_t)d->s.hidden;
   const int T = b->cu[b->n], Tb = gdn_layer_bucket_at(d->plan, gdn_layer_pick_bucket(d->plan, T, b->n)).max_tokens;
   char desc[1024];
-  batch_str(b, desc, sizeof desc);
+  gdn_test_hbatch_str(b, desc, sizeof desc);
   double worst = 0;
   for (int n = 0; n < b->n; ++n) {
     const int t0 = b->cu[n], len = b->cu[n + 1] - t0;
@@ -395,7 +365,7 @@ static void check_pools(const dev_layer *d, const batch *b, const replay *got, c
   const lcase *c = d->c;
   const size_t ps = d->n_state / NUM_SLOTS, pc = d->n_conv / NUM_SLOTS;
   char desc[1024];
-  batch_str(b, desc, sizeof desc);
+  gdn_test_hbatch_str(b, desc, sizeof desc);
   for (int slot = 0; slot < NUM_SLOTS; ++slot) {
     const double *gs = got->state + slot * ps, *gc = got->conv + slot * pc;
     if (named(b, slot)) {
@@ -486,7 +456,7 @@ static void invalid_batches(run_state *rs) {
   const char *names[3] = {"slot named twice", "slot == num_slots", "slot -2"};
   for (int i = 0; i < 3; ++i) {
     batch b;
-    make_batch(&b, lens, bad[i], 3);
+    gdn_test_hbatch_make(&b, lens, bad[i], 3);
     (void)fill_x(L, rs->rng, b.cu[b.n], 0);
     CHECK_OK(gdn_layer_run(L->plan, b.cu, b.slots, b.n, rs->stream));
     CUDA_OK(cudaStreamSynchronize(rs->stream));
@@ -501,11 +471,11 @@ static void invalid_batches(run_state *rs) {
   }
   batch big;
   const int one[1] = {T_CAP + 1};
-  make_batch(&big, one, NULL, 1);
+  gdn_test_hbatch_make(&big, one, NULL, 1);
   CHECK_STATUS(gdn_layer_run(L->plan, big.cu, NULL, 1, rs->stream), GDN_ERROR_INVALID_ARGUMENT);
   int many[9];
   for (int i = 0; i < 9; ++i) many[i] = 1;
-  make_batch(&big, many, NULL, 9);
+  gdn_test_hbatch_make(&big, many, NULL, 9);
   CHECK_STATUS(gdn_layer_run(L->plan, big.cu, NULL, 9, rs->stream), GDN_ERROR_INVALID_ARGUMENT);
   CHECK_STATUS(gdn_layer_run(NULL, big.cu, NULL, 1, rs->stream), GDN_ERROR_INVALID_ARGUMENT);
 }
@@ -650,7 +620,7 @@ static void sharding(run_state *rs) {
         (void)check_y(&S[k], &b, &part[k], part[k].y, 1.0, "shard rows past the batch");
       }
       char desc[1024];
-      batch_str(&b, desc, sizeof desc);
+      gdn_test_hbatch_str(&b, desc, sizeof desc);
       double e_gpu = T ? gdn_rel_l2(sum, full.y, (size_t)T * H) : 0.0;
       double e_ref = T ? gdn_rel_l2(sum, y_ref, (size_t)T * H) : 0.0;
       CHECK(e_gpu <= SHARD_BOUND, "[%s] R=2 shards on one GPU: sum of y vs unsharded GPU y: rel L2 %.3e > %.1e (%s)",
@@ -720,16 +690,16 @@ static void run_case(const lcase *c, int index) {
 
   /* fixed edge batches */
   batch b;
-  make_batch(&b, NULL, NULL, 0);
+  gdn_test_hbatch_make(&b, NULL, NULL, 0);
   one_batch(&rs, &b); /* N = 0: y rows [0, 256) all zero */
   {
     const int lens[1] = {1}, slots[1] = {0};
-    make_batch(&b, lens, slots, 1);
+    gdn_test_hbatch_make(&b, lens, slots, 1);
     one_batch(&rs, &b);
   }
   {
     const int lens[4] = {0, 2, 65, 1}, slots[4] = {1, -1, 2, 0}; /* 2 < W-1: shifted conv state; slot 0 again */
-    make_batch(&b, lens, slots, 4);
+    gdn_test_hbatch_make(&b, lens, slots, 4);
     one_batch(&rs, &b);
   }
   {
@@ -738,12 +708,12 @@ static void run_case(const lcase *c, int index) {
       lens[i] = T_CAP / 8;
       slots[i] = i < 7 ? 7 - i : -1;
     }
-    make_batch(&b, lens, slots, 8); /* a full bucket */
+    gdn_test_hbatch_make(&b, lens, slots, 8); /* a full bucket */
     one_batch(&rs, &b);
   }
   {
     const int lens[2] = {64, 100};
-    make_batch(&b, lens, NULL, 2); /* slots = NULL */
+    gdn_test_hbatch_make(&b, lens, NULL, 2); /* slots = NULL */
     one_batch(&rs, &b);
   }
   if (c->full) invalid_batches(&rs);

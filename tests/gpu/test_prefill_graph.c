@@ -45,6 +45,7 @@
 #include "gdn/prefill.h"
 #include "gdn/reference.h"
 #include "gpu_util.h"
+#include "test_batch.h"
 
 #define MAXS 32        /* descriptor arrays in the test */
 #define NUM_SLOTS 12
@@ -80,12 +81,7 @@ static const pcase kCases[] = {
 static const gdn_prefill_bucket kBuckets[3] = {{1024, 16}, {256, 4}, {1536, 16}};
 #define T_CAP 1536
 
-typedef struct batch {
-  int n;
-  int32_t cu[MAXS + 1];
-  int32_t slots[MAXS];
-  int null_slots; /* pass slots = NULL (all -1) */
-} batch;
+typedef gdn_test_hbatch batch;
 
 typedef struct ctx {
   const pcase *c;
@@ -110,31 +106,6 @@ static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
   gdn_pack(dt, x, n, h);
   CUDA_OK(cudaMemcpy(dev, h, bytes, cudaMemcpyHostToDevice));
   free(h);
-}
-
-static void *get_raw(const void *dev, size_t bytes) {
-  void *h = gdn_xmalloc(bytes);
-  CUDA_OK(cudaMemcpy(h, dev, bytes, cudaMemcpyDeviceToHost));
-  return h;
-}
-
-static const char *batch_str(const batch *b, char *buf, size_t cap) {
-  size_t p = (size_t)snprintf(buf, cap, "N=%d T=%d lens/slots [", b->n, b->cu[b->n]);
-  for (int i = 0; i < b->n && p + 24 < cap; ++i)
-    p += (size_t)snprintf(buf + p, cap - p, "%s%d/%d", i ? " " : "", b->cu[i + 1] - b->cu[i],
-                          b->null_slots ? -1 : b->slots[i]);
-  snprintf(buf + p, cap - p, "]%s", b->null_slots ? " (slots=NULL)" : "");
-  return buf;
-}
-
-static void make_batch(batch *b, const int *lens, const int *slots, int n) {
-  memset(b, 0, sizeof *b);
-  b->n = n;
-  for (int i = 0; i < n; ++i) {
-    b->cu[i + 1] = b->cu[i] + lens[i];
-    b->slots[i] = slots ? slots[i] : GDN_PAD_SLOT;
-  }
-  b->null_slots = slots == NULL;
 }
 
 /* Random distinct slots (or -1 with probability 1/4, and once the pool is used up). */
@@ -209,9 +180,9 @@ static void fill_inputs(ctx *x) {
   }
 }
 
-static float *pool_download(const ctx *x) { return (float *)get_raw(x->state, x->pool_elems * 4); }
+static float *pool_download(const ctx *x) { return (float *)gdn_download_raw(x->state, x->pool_elems * 4); }
 static uint16_t *o_download(const ctx *x, void *dev) {
-  return (uint16_t *)get_raw(dev, (size_t)T_CAP * x->c->Hv * x->c->V * 2);
+  return (uint16_t *)gdn_download_raw(dev, (size_t)T_CAP * x->c->Hv * x->c->V * 2);
 }
 
 static void ref_run(ctx *x, const batch *b, double *o_ref) {
@@ -232,7 +203,7 @@ static void verify(ctx *x, const batch *b, const char *tag, const uint16_t *o_ra
   const int bcap = gdn_prefill_bucket_at(x->plan, bucket).max_tokens;
   const size_t row = (size_t)c->Hv * c->V;
   char desc[1024];
-  batch_str(b, desc, sizeof desc);
+  gdn_test_hbatch_str(b, desc, sizeof desc);
 
   /* o per (sequence, value head) */
   double *got = gdn_dalloc(row * (size_t)(T > 0 ? T : 1));
@@ -420,7 +391,7 @@ static void run_batch(ctx *x, const batch *b, const char *tag) {
 
   char desc[1024];
   printf("  %-10s bucket %d  %s\n             o err %.2e  pool err %.2e  vs graph: eager %s, run_device %s, pieces %s\n",
-         tag, gdn_prefill_pick_bucket(x->plan, T, b->n), batch_str(b, desc, sizeof desc), eo, ep,
+         tag, gdn_prefill_pick_bucket(x->plan, T, b->n), gdn_test_hbatch_str(b, desc, sizeof desc), eo, ep,
          same_e ? "bit-identical" : "DIFFERENT", same_d ? "bit-identical" : "DIFFERENT",
          same_s ? "bit-identical" : "DIFFERENT");
   fflush(stdout);
@@ -531,7 +502,7 @@ static void invalid_batches(ctx *x) {
   /* a valid batch right after works again */
   batch ok;
   const int lens[3] = {65, 1, 120};
-  make_batch(&ok, lens, NULL, 3);
+  gdn_test_hbatch_make(&ok, lens, NULL, 3);
   ok.null_slots = 0;
   random_slots(x->rng, &ok);
   run_batch(x, &ok, "after-bad");
@@ -544,7 +515,7 @@ static void invalid_batches(ctx *x) {
     float *pool_before = pool_download(x);
     batch big;
     const int one[1] = {T_CAP + 1};
-    make_batch(&big, one, NULL, 1);
+    gdn_test_hbatch_make(&big, one, NULL, 1);
     big.slots[0] = 0;
     big.null_slots = 0;
     gdn_status st = gdn_prefill_run(x->plan, big.cu, big.slots, 1, x->stream);
@@ -560,7 +531,7 @@ static void invalid_batches(ctx *x) {
           c->name, T_CAP + 1, gdn_status_string(st));
     int ones[17];
     for (int i = 0; i < 17; ++i) ones[i] = 1;
-    make_batch(&big, ones, NULL, 17);
+    gdn_test_hbatch_make(&big, ones, NULL, 17);
     st = gdn_prefill_run(x->plan, big.cu, NULL, 17, x->stream);
     printf("    17 sequences (over every bucket) -> %s: %s\n", gdn_status_string(st), gdn_get_last_error());
     CHECK(st == GDN_ERROR_INVALID_ARGUMENT, "[%s] 17 sequences: gdn_prefill_run returned %s, expected invalid argument",
@@ -632,13 +603,13 @@ static void own_graph(ctx *x, int split) {
     batch b;
     if (rep == 0) {
       const int lens[4] = {100, 1, 64, 91}; /* exactly the bucket's capacity */
-      make_batch(&b, lens, NULL, 4);
+      gdn_test_hbatch_make(&b, lens, NULL, 4);
     } else if (rep == 1) {
       const int lens[2] = {0, 65};
-      make_batch(&b, lens, NULL, 2);
+      gdn_test_hbatch_make(&b, lens, NULL, 2);
     } else {
       const int lens[3] = {63, 7, 129};
-      make_batch(&b, lens, NULL, 3);
+      gdn_test_hbatch_make(&b, lens, NULL, 3);
     }
     b.null_slots = 0;
     random_slots(x->rng, &b);
@@ -666,7 +637,7 @@ static void own_graph(ctx *x, int split) {
     verify(x, &b, tag, o_got, pool_after, pool_before, o_ref, &eo, &ep);
     CHECK(memcmp(o_cp, o_got, o_bytes) == 0,
           "[%s] %s: the memcpy node after `last` saw a different o (last does not join every prefill node)", c->name, tag);
-    printf("  %-10s %s\n             o err %.2e  pool err %.2e\n", tag, batch_str(&b, d, sizeof d), eo, ep);
+    printf("  %-10s %s\n             o err %.2e  pool err %.2e\n", tag, gdn_test_hbatch_str(&b, d, sizeof d), eo, ep);
     free(o_got);
     free(o_cp);
     free(pool_after);
@@ -771,34 +742,34 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
     char tag[32];
     { /* edge lengths around the chunk size, an empty sequence, a 2-chunk tail */
       const int lens[6] = {1, 63, 64, 65, 0, 130};
-      make_batch(&b, lens, NULL, 6);
+      gdn_test_hbatch_make(&b, lens, NULL, 6);
       b.null_slots = 0;
       random_slots(rng, &b);
       run_batch(&x, &b, "edges");
     }
     { /* no sequences at all: every row of the bucket zeroed, nothing else */
-      make_batch(&b, NULL, NULL, 0);
+      gdn_test_hbatch_make(&b, NULL, NULL, 0);
       b.null_slots = 0;
       run_batch(&x, &b, "empty");
     }
     { /* only empty sequences, one with a slot: that slot's state is written unchanged */
       const int lens[2] = {0, 0}, slots[2] = {7, -1};
-      make_batch(&b, lens, slots, 2);
+      gdn_test_hbatch_make(&b, lens, slots, 2);
       run_batch(&x, &b, "zero-lens");
     }
     { /* one sequence filling the largest bucket */
       const int lens[1] = {T_CAP}, slots[1] = {3};
-      make_batch(&b, lens, slots, 1);
+      gdn_test_hbatch_make(&b, lens, slots, 1);
       run_batch(&x, &b, "full-cap");
     }
     { /* the smallest bucket exactly full, slot 3 carried over from the previous batch */
       const int lens[2] = {200, 56}, slots[2] = {3, 11};
-      make_batch(&b, lens, slots, 2);
+      gdn_test_hbatch_make(&b, lens, slots, 2);
       run_batch(&x, &b, "carry");
     }
     { /* slots = NULL: zero initial states, nothing written to the pool */
       const int lens[3] = {100, 37, 64};
-      make_batch(&b, lens, NULL, 3);
+      gdn_test_hbatch_make(&b, lens, NULL, 3);
       run_batch(&x, &b, "null-slots");
     }
     for (int i = 0; i < c->random_batches; ++i) {
