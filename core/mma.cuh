@@ -144,6 +144,10 @@ __device__ __forceinline__ void gdn_mma_f32x3_16x16(float c[2][4], const float *
 __device__ __forceinline__ void gdn_cp_async16(void *smem, const void *gmem, int src_bytes) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
 }
+/* 4-byte async global->shared copy (one float of a strided row); src_bytes 0 zero-fills. */
+__device__ __forceinline__ void gdn_cp_async4(void *smem, const void *gmem, int src_bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
+}
 __device__ __forceinline__ void gdn_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void gdn_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 

@@ -15,10 +15,6 @@
 #include "ops/chunk_intra/intra_params.h"
 #include "ops/chunk_intra/intra_solve.cuh"
 
-__device__ __forceinline__ void gdn_cp_async4_ca(void *smem, const void *gmem, int src_bytes) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
-}
-
 /* out[rows 16*warp.., cols n0..n0+63] = Tm (16-bit, pitch 72) x B (16-bit [64 tokens][ldb]),
  * stored to global rows < L. Only token blocks <= warp contribute (T is lower triangular). */
 template <int IS_F16>
@@ -162,8 +158,8 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   if (tid < 64) {
     bool ok = tid < L;
     int64_t tr = ok ? (int64_t)(t0 + tid) : 0;
-    gdn_cp_async4_ca(beta_s + tid, p.beta + tr * p.beta_st + (int64_t)head * p.beta_sh, ok ? 4 : 0);
-    if (p.g) gdn_cp_async4_ca(g_s + tid, p.g + tr * p.g_st + (int64_t)head * p.g_sh, ok ? 4 : 0);
+    gdn_cp_async4(beta_s + tid, p.beta + tr * p.beta_st + (int64_t)head * p.beta_sh, ok ? 4 : 0);
+    if (p.g) gdn_cp_async4(g_s + tid, p.g + tr * p.g_st + (int64_t)head * p.g_sh, ok ? 4 : 0);
     else g_s[tid] = 0.f;
   }
   gdn_cp_async_commit();

@@ -24,10 +24,6 @@
 #include "core/mma.cuh"
 #include "ops/chunk_scan/scan_params.h"
 
-__device__ __forceinline__ void gdn_cp_async4(void *smem, const void *gmem, int src_bytes) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
-}
-
 template <int K, int BV, int O_MODE>
 struct gdn_scan_smem {
   static constexpr int KP = K + 8, BVP = BV + 8, AP = 72;
