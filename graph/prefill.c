@@ -10,6 +10,7 @@
 #include "gdn/prefill.h"
 #include "gdn/prologue.h"
 #include "graph/tail_zero.h"
+#include "ops/chunk_scan/scan_plan.h"
 
 #define GDN_MAX_BUCKETS 16
 /* Pinned descriptor staging ring: GDN_RING slots in groups of GDN_RING_GROUP. One event
@@ -133,8 +134,16 @@ static gdn_status setup_bucket(gdn_prefill_plan *p, bucket_ops *b, void *batch_w
   b->intra.beta = b->pro.beta;
   b->intra.l2norm = s->l2norm_qk;
   b->intra.scale = s->scale;
-  b->intra.w = gdn_tensor_3d(w, dt, T, s->Hv, s->K);
-  b->intra.u = gdn_tensor_3d(u, dt, T, s->Hv, s->V);
+  /* Folded WY form where the scan takes its column-split kernel: chunk_intra stores only
+   * Tu = A_inv diag(beta) (in w's buffer) and the scan applies it to k and v, so w and u
+   * never exist. Else the intra kernel stores w and u. */
+  const int fold = !s->use_gk && gdn_scan_fold_default(&b->batch, s->Hv, s->K, &p->dev);
+  if (fold) {
+    b->intra.tu = gdn_tensor_3d(w, dt, T, s->Hv, 64);
+  } else {
+    b->intra.w = gdn_tensor_3d(w, dt, T, s->Hv, s->K);
+    b->intra.u = gdn_tensor_3d(u, dt, T, s->Hv, s->V);
+  }
   /* the causal q.k matrix is built here, in parallel, so the sequential scan skips it */
   b->intra.q = p->io.q;
   b->intra.aqk = gdn_tensor_3d(aqk, dt, T, s->Hv, 64);
@@ -154,8 +163,13 @@ static gdn_status setup_bucket(gdn_prefill_plan *p, bucket_ops *b, void *batch_w
 
   memset(&b->scan, 0, sizeof b->scan);
   b->scan.batch = b->batch;
-  b->scan.w = b->intra.w;
-  b->scan.u = b->intra.u;
+  if (fold) {
+    b->scan.v = p->io.v;
+    b->scan.tu = b->intra.tu;
+  } else {
+    b->scan.w = b->intra.w;
+    b->scan.u = b->intra.u;
+  }
   b->scan.state = p->io.state;
   b->scan.o = p->io.o;
   b->scan.scale = s->scale;

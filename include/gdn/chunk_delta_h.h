@@ -13,8 +13,12 @@
  * means zero initial state and no write. The pool is updated exactly once per launch.
  *
  * Launch configuration (V-block, warps, cp.async stages) is fixed at plan time from the
- * shape and device; overrides: GDN_CHUNK_H_BV (32|64), GDN_CHUNK_H_NUM_WARPS (4|8; BV 64 x 4 warps not for K=256),
- * GDN_CHUNK_H_NUM_STAGES (1..4), validated against the device's shared memory. */
+ * shape and device; overrides: GDN_CHUNK_H_BV (32|64|128), GDN_CHUNK_H_NUM_WARPS, GDN_CHUNK_H_NUM_STAGES
+ * (1..4), GDN_CHUNK_H_COLUMN_SPLIT (0|1), validated against the kernels built and the
+ * device's shared memory. Two kernels: column split, for K <= 128, one warp per 16 value
+ * columns keeping them in registers (BV 32 / 64 / 128 with 2 / 4 / 8 warps; the default for
+ * many long sequences), and row groups, for any K (BV 32 with 4 or 8 warps, BV 64 with 4
+ * (K < 256) or 8). A BV/warps override that only one kernel builds selects that kernel. */
 #ifndef GDN_CHUNK_DELTA_H_H
 #define GDN_CHUNK_DELTA_H_H
 
@@ -29,10 +33,11 @@ extern "C" {
 
 typedef struct gdn_scan_config {
   int bv;          /* V columns per CTA */
-  int num_warps;   /* 4 or 8 */
+  int num_warps;   /* BV / 16 (column split), or 4 / 8 (row groups) */
   int num_stages;  /* cp.async pipeline depth */
   size_t smem_bytes;
-  int o_mode;      /* 1: chunk_scan_o kernel */
+  int o_mode;      /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o in the folded WY form */
+  int column_split; /* 1: the column-split kernel (K <= 128), 0: the row-group kernel */
 } gdn_scan_config;
 
 typedef struct gdn_chunk_delta_h_args {
@@ -64,13 +69,17 @@ gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *args, const 
  * not depend on the state, so chunk_intra builds it in parallel and the sequential loop
  * only runs the state products. qf / kf are optional per-row factors [T, Hv] fp32
  * (1/||q||, 1/||k|| when q and k are l2-normalized; chunk_intra makes them). With a
- * per-key gate pass the gated key kg, the gated query qg = q exp(G) and gk (g absent). */
+ * per-key gate pass the gated key kg, the gated query qg = q exp(G) and gk (g absent).
+ * Folded WY form (K <= 128, no gk): give v and tu = (I + A)^-1 diag(beta) instead of w and
+ * u; the scan applies w = tu diag(kf e^g) k and u = tu v itself, so w and u never exist. */
 typedef struct gdn_chunk_scan_o_args {
   gdn_batch batch;
   gdn_tensor q;     /* [T, Hq, K], Hq divides Hv */
   gdn_tensor k;     /* [T, Hkk, K] */
   gdn_tensor w;     /* [T, Hv, K] */
   gdn_tensor u;     /* [T, Hv, V] */
+  gdn_tensor v;     /* folded WY form, instead of w and u: [T, Hv, V] */
+  gdn_tensor tu;    /* folded WY form: [T, Hv, 64] 16-bit, (I + A)^-1 diag(beta) (chunk_intra's tu) */
   gdn_tensor aqk;   /* [T, Hv, 64], q's dtype, 16-byte aligned rows */
   gdn_tensor g;     /* optional [T, Hv] fp32 */
   gdn_tensor gk;    /* optional [T, Hv, K] fp32 */
@@ -93,7 +102,7 @@ gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *args, const gd
                                      cudaGraphNode_t *node);
 
 /* Shared memory one CTA of the scan needs for a configuration (bytes). */
-size_t gdn_scan_config_smem(int K, int bv, int num_stages, int o_mode);
+size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode);
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,9 @@ typedef struct gdn_chunk_intra_args {
   gdn_tensor aqk;   /* optional out [T, Hv, 64], k's dtype (FUSED) */
   gdn_tensor qf;    /* optional out [T, Hv] fp32: 1/||q|| (l2norm) or 1 (FUSED, scalar gate) */
   gdn_tensor kf;    /* optional out [T, Hv] fp32: 1/||k|| (l2norm) or 1 (FUSED, scalar gate) */
+  gdn_tensor tu;    /* optional out [T, Hv, 64], k's dtype: A_inv diag(beta), 0 above the diagonal
+                       (FUSED, scalar gate), for chunk_scan_o's folded WY form; with tu and
+                       neither w nor u given, FUSED skips the WY products (v is not read) */
 } gdn_chunk_intra_args;
 
 typedef struct gdn_chunk_intra_config {

@@ -30,7 +30,7 @@ typedef struct gdn_prologue_args {
 } gdn_prologue_args;
 
 typedef struct gdn_prologue_config {
-  int threads;        /* per block; a block handles one chunk x `threads` (head, key) columns */
+  int threads;        /* per block (256): a block handles one chunk x 32 (head, key) columns */
 } gdn_prologue_config;
 
 gdn_status gdn_prologue_validate(const gdn_prologue_args *args);

@@ -7,7 +7,8 @@
  * WY-only mode, loads it instead of computing it. For the fused scan it also emits
  *   aqk  = causal_{j<=i}(scale rq_i rk_j e^{g_i - g_j} q_i . k_j)   (16-bit, mma)
  * and the row factors rq, rk, so the sequential scan never touches q.k. Rows past
- * the sequence end are zero-filled and never stored. */
+ * the sequence end are zero-filled and never stored. For chunk_scan_o's folded WY form
+ * it stores Tu = T diag(beta) instead of (or besides) w and u. */
 #ifndef GDN_INTRA_FAST_CUH
 #define GDN_INTRA_FAST_CUH
 
@@ -101,6 +102,35 @@ __device__ __forceinline__ void gdn_intra_xkT(float acc[8][4], const typename gd
   }
 }
 
+/* aq = Q[rows 16*warp..] . Ks^T and ak = Ks[rows..] . Ks^T in one pass over k's B
+ * fragments (each loaded once for both), causal column blocks only. */
+template <int K, int IS_F16>
+__device__ __forceinline__ void gdn_intra_qkT_kkT(float aq[8][4], float ak[8][4], const typename gdn_elem<IS_F16>::T *Qt,
+                                                  const typename gdn_elem<IS_F16>::T *Ks) {
+  const int warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) aq[nt][e] = ak[nt][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < K / 16; ++kk) {
+    uint32_t a0[4], a1[4];
+    gdn_load_a(a0, Qt, K + 8, 16 * warp, 16 * kk);
+    gdn_load_a(a1, Ks, K + 8, 16 * warp, 16 * kk);
+#pragma unroll
+    for (int jp = 0; jp < 4; ++jp) {
+      if (jp <= warp) {
+        uint32_t b[4];
+        gdn_load_b_nk(b, Ks, K + 8, 16 * kk, 16 * jp);
+        gdn_mma<IS_F16>(aq[2 * jp], a0, b[0], b[1]);
+        gdn_mma<IS_F16>(aq[2 * jp + 1], a0, b[2], b[3]);
+        gdn_mma<IS_F16>(ak[2 * jp], a1, b[0], b[1]);
+        gdn_mma<IS_F16>(ak[2 * jp + 1], a1, b[2], b[3]);
+      }
+    }
+  }
+}
+
 template <int K, int IS_F16>
 __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -112,7 +142,7 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   const int seq = p.chunk_seq[c];
   const int t0 = p.cu_seqlens[seq] + GDN_CHUNK * (c - p.chunk_offsets[seq]);
   const int L = min(GDN_CHUNK, p.cu_seqlens[seq + 1] - t0);
-  const int V = p.V, VP = V + 8;
+  const int V = p.V, VP = gdn_intra_v_pitch(V);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g8 = lane >> 2, t4 = lane & 3;
 
@@ -124,7 +154,7 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   float *A = (float *)R;
   elem *Tw = (elem *)R;
   elem *Tu = Tw + 64 * 72;
-  float *T = (float *)(R + gdn_intra_fast_region(K));
+  float *T = (float *)(R + gdn_intra_fast_region(K, V));
   float *P = T + 64 * GDN_AP;
   float *beta_s = P + 3 * 16 * 17;
   float *g_s = beta_s + 64;
@@ -192,8 +222,10 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
     float acc[8][4];
     __syncthreads(); /* rq_s / rk_s from every warp */
     if (p.aqk) {
-      /* aqk = causal(scale rq_i rk_j e^{g_i - g_j} q_i . k_j); full 64-column rows */
-      gdn_intra_xkT<K, IS_F16>(acc, Qs, Ks);
+      /* aqk = causal(scale rq_i rk_j e^{g_i - g_j} q_i . k_j); full 64-column rows. k k^T
+       * comes out of the same pass (into acc) */
+      float aq[8][4];
+      gdn_intra_qkT_kkT<K, IS_F16>(aq, acc, Qs, Ks);
       elem *arow = (elem *)p.aqk + (int64_t)head * p.aqk_sh + 2 * t4;
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
@@ -204,15 +236,16 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
           const int j = 8 * nt + 2 * t4;
-          float m0 = j <= i ? acc[nt][2 * hf] * fi * rk_s[j] * __expf(g_s[i] - g_s[j]) : 0.f;
-          float m1 = j + 1 <= i ? acc[nt][2 * hf + 1] * fi * rk_s[j + 1] * __expf(g_s[i] - g_s[j + 1]) : 0.f;
+          float m0 = j <= i ? aq[nt][2 * hf] * fi * rk_s[j] * __expf(g_s[i] - g_s[j]) : 0.f;
+          float m1 = j + 1 <= i ? aq[nt][2 * hf + 1] * fi * rk_s[j + 1] * __expf(g_s[i] - g_s[j + 1]) : 0.f;
           *(uint32_t *)(dst + 8 * nt) = gdn_pack2<IS_F16>(m0, m1);
         }
       }
       __syncthreads(); /* the q tile is dead: A takes its place */
+    } else {
+      /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
+      gdn_intra_xkT<K, IS_F16>(acc, Ks, Ks);
     }
-    /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
-    gdn_intra_xkT<K, IS_F16>(acc, Ks, Ks);
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
@@ -236,6 +269,16 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
       int64_t off = (int64_t)(t0 + i) * p.a_st + (int64_t)head * p.a_sh + j;
       if (p.a_f32) ((float *)p.a_inv)[off] = t;
       else ((elem *)p.a_inv)[off] = gdn_from_float<IS_F16>(t);
+    }
+  }
+  if (p.tu) {
+    /* Tu = T diag(beta), full 64-column rows (zeros above the diagonal) */
+    elem *dst = (elem *)p.tu + (int64_t)head * p.tu_sh;
+    for (int idx = tid; idx < L * 32; idx += 128) {
+      const int i = idx >> 5, j = (idx & 31) * 2;
+      const float ta = j <= i ? T[i * GDN_AP + j] * beta_s[j] : 0.f;
+      const float tb = j + 1 <= i ? T[i * GDN_AP + j + 1] * beta_s[j + 1] : 0.f;
+      *(uint32_t *)(dst + (int64_t)(t0 + i) * p.tu_st + j) = gdn_pack2<IS_F16>(ta, tb);
     }
   }
   if (!need_wu) return;

@@ -29,6 +29,7 @@ typedef struct gdn_intra_params {
   void *qg; int64_t qg_st, qg_sh;
   void *kg; int64_t kg_st, kg_sh;
   void *aqk; int64_t aqk_st, aqk_sh;     /* 16-bit [T, Hv, 64] */
+  void *tu; int64_t tu_st, tu_sh;        /* 16-bit [T, Hv, 64]: T diag(beta) (folded WY form) */
   float *qf; int64_t qf_st, qf_sh;       /* row factors 1/||q||, 1/||k|| (or 1) */
   float *kf; int64_t kf_st, kf_sh;
   float scale;
@@ -36,16 +37,18 @@ typedef struct gdn_intra_params {
 } gdn_intra_params;
 
 /* Shared memory of the tensor-core path (scalar gate). One region is reused in turn
- * by the q tile (aqk), A (the solve's input) and the two 16-bit copies of T, so three
- * CTAs fit on an SM at K = V = 128. */
-GDN_HD static inline size_t gdn_intra_fast_region(int K) {
-  size_t q = (size_t)64 * (size_t)(K + 8) * 2u, a = 64u * 65u * 4u, tw = 2u * 64u * 72u * 2u;
+ * by the q tile (aqk), A (the solve's input) and the two 16-bit copies of T (only when
+ * w and u are made: V > 0), so three CTAs fit on an SM at K = V = 128, and four when only
+ * Tu is stored (V = 0: no v tile either). */
+GDN_HD static inline size_t gdn_intra_fast_region(int K, int V) {
+  size_t q = (size_t)64 * (size_t)(K + 8) * 2u, a = 64u * 65u * 4u, tw = V > 0 ? 2u * 64u * 72u * 2u : 0u;
   size_t m = q > a ? q : a;
   return m > tw ? m : tw;
 }
+GDN_HD static inline int gdn_intra_v_pitch(int V) { return V > 0 ? V + 8 : 0; }
 static inline size_t gdn_intra_fast_smem(int K, int V) {
-  return (size_t)64 * (size_t)(K + 8) * 2u + (size_t)64 * (size_t)(V + 8) * 2u + gdn_intra_fast_region(K) +
-         64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
+  return (size_t)64 * (size_t)(K + 8) * 2u + (size_t)64 * (size_t)gdn_intra_v_pitch(V) * 2u +
+         gdn_intra_fast_region(K, V) + 64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
 }
 
 /* Shared memory of the per-key-gate path. */

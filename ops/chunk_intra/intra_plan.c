@@ -17,6 +17,12 @@ static int needs_per_key(const gdn_chunk_intra_args *a) {
   return gdn_tensor_present(&a->gk) || gdn_tensor_present(&a->qg) || gdn_tensor_present(&a->kg);
 }
 
+static int gdn_intra_wants_wu(const gdn_chunk_intra_args *a) {
+  if (a->mode == GDN_INTRA_KKT_SOLVE) return 0;
+  return !(a->mode == GDN_INTRA_FUSED && gdn_tensor_present(&a->tu) && !gdn_tensor_present(&a->w) &&
+           !gdn_tensor_present(&a->u));
+}
+
 gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra: args is NULL");
   if (a->mode != GDN_INTRA_FUSED && a->mode != GDN_INTRA_KKT_SOLVE && a->mode != GDN_INTRA_WY)
@@ -45,7 +51,13 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
     GDN_TRY(gdn_check_rows(&a->gk, "gk", T, "token"));
     GDN_TRY(gdn_check_inner_contiguous(&a->gk, "gk"));
   }
-  const int wants_wu = a->mode != GDN_INTRA_KKT_SOLVE;
+  const int has_tu = gdn_tensor_present(&a->tu);
+  if (has_tu && a->mode != GDN_INTRA_FUSED) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "tu is an output of the FUSED mode only");
+  if (has_tu && needs_per_key(a))
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "tu (the folded WY form) belongs to the scalar-gate path; with gk emit w and u");
+  if (has_tu) GDN_TRY(check_tokens(&a->tu, "tu", T, Hv, 64, mask16));
+  /* FUSED emits w and u unless only tu is asked for (chunk_scan_o then applies the WY form) */
+  const int wants_wu = gdn_intra_wants_wu(a);
   int64_t V = 0;
   if (wants_wu) {
     GDN_TRY(gdn_check_tensor(&a->v, "v", 3, NULL, mask16));
@@ -55,7 +67,7 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
     GDN_TRY(check_tokens(&a->v, "v", T, Hv, V, mask16));
     GDN_TRY(check_tokens(&a->w, "w", T, Hv, K, mask16));
     GDN_TRY(check_tokens(&a->u, "u", T, Hv, V, mask16));
-  } else if (gdn_tensor_present(&a->w) || gdn_tensor_present(&a->u)) {
+  } else if (a->mode == GDN_INTRA_KKT_SOLVE && (gdn_tensor_present(&a->w) || gdn_tensor_present(&a->u))) {
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "w/u are outputs of the FUSED and WY modes, not KKT_SOLVE");
   }
   const unsigned amask = mask16 | GDN_DTYPE_MASK(GDN_DTYPE_F32);
@@ -99,15 +111,15 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
   /* outputs vs inputs and each other */
   const gdn_tensor *ins[6] = {&a->k, &a->v, &a->q, &a->beta, &a->g, &a->gk};
   const char *in_n[6] = {"k", "v", "q", "beta", "g", "gk"};
-  const gdn_tensor *outs[8] = {a->mode == GDN_INTRA_WY ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk,
-                               &a->qf, &a->kf};
-  const char *out_n[8] = {"A_inv", "w", "u", "qg", "kg", "aqk", "qf", "kf"};
-  for (int i = 0; i < 8; ++i) {
+  const gdn_tensor *outs[9] = {a->mode == GDN_INTRA_WY ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk,
+                               &a->qf, &a->kf, &a->tu};
+  const char *out_n[9] = {"A_inv", "w", "u", "qg", "kg", "aqk", "qf", "kf", "tu"};
+  for (int i = 0; i < 9; ++i) {
     if (!outs[i] || !gdn_tensor_present(outs[i])) continue;
     for (int j = 0; j < 6; ++j)
       if (gdn_tensor_present(ins[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], ins[j], in_n[j]));
     if (a->mode == GDN_INTRA_WY) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], &a->A_inv, "A_inv"));
-    for (int j = i + 1; j < 8; ++j)
+    for (int j = i + 1; j < 9; ++j)
       if (outs[j] && gdn_tensor_present(outs[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], outs[j], out_n[j]));
   }
   return GDN_SUCCESS;
@@ -117,7 +129,7 @@ gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_
   GDN_TRY(gdn_chunk_intra_validate(a));
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra plan: dev/cfg is NULL");
   const int K = (int)a->k.sizes[2];
-  const int V = a->mode == GDN_INTRA_KKT_SOLVE ? 0 : (int)a->v.sizes[2];
+  const int V = gdn_intra_wants_wu(a) ? (int)a->v.sizes[2] : 0;
   cfg->per_key = needs_per_key(a);
   cfg->threads = cfg->per_key ? 256 : 128;
   cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K) : gdn_intra_fast_smem(K, V);
@@ -140,7 +152,7 @@ gdn_status gdn_chunk_intra_params(const gdn_chunk_intra_args *a, const gdn_chunk
   p->header = a->batch.header;
   p->Hv = (int)a->beta.sizes[1];
   p->K = (int)a->k.sizes[2];
-  p->V = a->mode == GDN_INTRA_KKT_SOLVE ? 0 : (int)a->v.sizes[2];
+  p->V = gdn_intra_wants_wu(a) ? (int)a->v.sizes[2] : 0;
   p->group_k = p->Hv / (int)a->k.sizes[1];
   p->k = a->k.data; p->k_st = a->k.strides[0]; p->k_sh = a->k.strides[1];
   if (p->V) { p->v = a->v.data; p->v_st = a->v.strides[0]; p->v_sh = a->v.strides[1]; }
@@ -159,7 +171,8 @@ gdn_status gdn_chunk_intra_params(const gdn_chunk_intra_args *a, const gdn_chunk
     p->load_a = a->mode == GDN_INTRA_WY;
     p->store_a = a->mode != GDN_INTRA_WY;
   }
-  if (a->mode != GDN_INTRA_KKT_SOLVE) {
+  if (gdn_tensor_present(&a->tu)) { p->tu = a->tu.data; p->tu_st = a->tu.strides[0]; p->tu_sh = a->tu.strides[1]; }
+  if (p->V) {
     p->w = a->w.data; p->w_st = a->w.strides[0]; p->w_sh = a->w.strides[1];
     p->u = a->u.data; p->u_st = a->u.strides[0]; p->u_sh = a->u.strides[1];
   }

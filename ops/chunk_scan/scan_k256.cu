@@ -9,7 +9,8 @@
                : (const void *)gdn_scan_kernel<256, BV, W, 0, 0>;                     \
   }
 
-extern "C" const void *gdn_scan_kernel_k256(int bv, int warps, int f16, int o_mode) {
+extern "C" const void *gdn_scan_kernel_k256(int col, int bv, int warps, int f16, int o_mode) {
+  if (col || o_mode == 2) return NULL; /* the column-split kernel needs K <= 128 */
   GDN_SCAN_PICK(32, 4)
   GDN_SCAN_PICK(32, 8)
   GDN_SCAN_PICK(64, 8)

@@ -24,14 +24,15 @@
 #include "core/mma.cuh"
 #include "ops/chunk_scan/scan_params.h"
 
-template <int K, int BV, int O_MODE>
+/* Stage layout; FOLD: the w slot holds the 64x64 Tu tile (see scan_col_kernel.cuh). */
+template <int K, int BV, int O_MODE, int FOLD = 0>
 struct gdn_scan_smem {
   static constexpr int KP = K + 8, BVP = BV + 8, AP = 72;
   static constexpr size_t tile_k = (size_t)64 * KP * 2;
   static constexpr size_t off_k = 0;
   static constexpr size_t off_w = tile_k;
-  static constexpr size_t off_q = 2 * tile_k;
-  static constexpr size_t off_u = (O_MODE ? 3 : 2) * tile_k;
+  static constexpr size_t off_q = off_w + (FOLD ? (size_t)64 * AP * 2 : tile_k);
+  static constexpr size_t off_u = off_q + (O_MODE ? tile_k : 0);
   static constexpr size_t off_a = off_u + (size_t)64 * BVP * 2;
   static constexpr size_t off_g = off_a + (O_MODE ? (size_t)64 * AP * 2 : 0);
   static constexpr size_t off_qf = off_g + 64 * 4;
@@ -70,14 +71,18 @@ __device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base
   }
 }
 
-template <int K, int BV, int NT, int O_MODE, typename elem>
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
 __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, unsigned char *st, int head, int vb,
                                                     int t0, int L) {
-  typedef gdn_scan_smem<K, BV, O_MODE> SM;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
   gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_k), SM::KP,
                             (const elem *)p.k + (int64_t)(head / p.group_k) * p.k_sh, p.k_st, t0, L);
-  gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_w), SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st, t0,
-                            L);
+  if (FOLD)
+    gdn_scan_load_tile<64, NT>((elem *)(st + SM::off_w), SM::AP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st,
+                               t0, L);
+  else
+    gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_w), SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st,
+                              t0, L);
   gdn_scan_load_tile<BV, NT>((elem *)(st + SM::off_u), SM::BVP,
                              (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)vb * BV, p.u_st, t0, L);
   if (O_MODE) {
@@ -87,7 +92,7 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
                                p.aqk_st, t0, L);
   }
   if (p.g) gdn_scan_load_rows((float *)(st + SM::off_g), p.g + (int64_t)head * p.g_sh, p.g_st, t0, L, 0);
-  if (p.kf) gdn_scan_load_rows((float *)(st + SM::off_kf), p.kf + (int64_t)head * p.kf_sh, p.kf_st, t0, L, 64);
+  if (p.kf) gdn_scan_load_rows((float *)(st + SM::off_kf), p.kf + (int64_t)head * p.kf_sh, p.kf_st, t0, L, NT >= 128 ? 64 : 0);
   if (O_MODE && p.qf)
     gdn_scan_load_rows((float *)(st + SM::off_qf), p.qf + (int64_t)head * p.qf_sh, p.qf_st, t0, L, NT - 64);
   if (p.gk != NULL) {

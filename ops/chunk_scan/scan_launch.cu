@@ -2,19 +2,20 @@
 #include "core/cuda_util.h"
 #include "ops/chunk_scan/scan_plan.h"
 
-extern "C" const void *gdn_scan_kernel_k64(int bv, int warps, int f16, int o_mode);
-extern "C" const void *gdn_scan_kernel_k128(int bv, int warps, int f16, int o_mode);
-extern "C" const void *gdn_scan_kernel_k256(int bv, int warps, int f16, int o_mode);
+extern "C" const void *gdn_scan_kernel_k64(int col, int bv, int warps, int f16, int o_mode);
+extern "C" const void *gdn_scan_kernel_k128(int col, int bv, int warps, int f16, int o_mode);
+extern "C" const void *gdn_scan_kernel_k256(int col, int bv, int warps, int f16, int o_mode);
 
 static gdn_status scan_call(const gdn_scan_problem *pb, const gdn_scan_config *cfg, gdn_scan_params *prm,
                             gdn_kernel_call *call) {
   int64_t grid = 0;
   GDN_TRY(gdn_scan_prepare(pb, cfg, prm, &grid));
-  const int K = (int)pb->w->sizes[2];
+  const int K = gdn_scan_problem_K(pb);
   const int f16 = pb->w->dtype == GDN_DTYPE_F16;
-  const void *fn = K == 64    ? gdn_scan_kernel_k64(cfg->bv, cfg->num_warps, f16, cfg->o_mode)
-                   : K == 128 ? gdn_scan_kernel_k128(cfg->bv, cfg->num_warps, f16, cfg->o_mode)
-                              : gdn_scan_kernel_k256(cfg->bv, cfg->num_warps, f16, cfg->o_mode);
+  const int col = cfg->column_split;
+  const void *fn = K == 64    ? gdn_scan_kernel_k64(col, cfg->bv, cfg->num_warps, f16, cfg->o_mode)
+                   : K == 128 ? gdn_scan_kernel_k128(col, cfg->bv, cfg->num_warps, f16, cfg->o_mode)
+                              : gdn_scan_kernel_k256(col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
   if (fn == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no chunk scan kernel for K=%d BV=%d warps=%d", K, cfg->bv, cfg->num_warps);
   call->func = fn;
   call->grid = dim3((unsigned)grid, 1, 1);

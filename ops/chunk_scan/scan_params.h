@@ -14,8 +14,8 @@ typedef struct gdn_scan_params {
   int group_k, group_q;         /* value heads per k head / per q head */
   const void *k; int64_t k_st, k_sh;
   const void *q; int64_t q_st, q_sh;     /* fused-output mode only */
-  const void *w; int64_t w_st, w_sh;
-  const void *u; int64_t u_st, u_sh;
+  const void *w; int64_t w_st, w_sh;    /* w [T, Hv, K], or Tu [T, Hv, 64] when folded */
+  const void *u; int64_t u_st, u_sh;    /* u [T, Hv, V], or v when folded */
   const float *g; int64_t g_st, g_sh;    /* chunk-local cumsum of the scalar gate, or NULL */
   const float *gk; int64_t gk_st, gk_sh; /* chunk-local cumsum of the per-key gate, or NULL */
   const void *aqk; int64_t aqk_st, aqk_sh;  /* O_MODE: scaled causal q.k, 16-bit [T, Hv, 64] */
@@ -29,16 +29,25 @@ typedef struct gdn_scan_params {
   int stages;
 } gdn_scan_params;
 
-/* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts. */
-/* Per stage: k, w (, q) tiles, the u block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
+/* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts.
+ * o_mode: 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o with the WY form folded in
+ * (the w slot holds the 64x64 Tu tile and the u slot the v block).
+ * Per stage: k, w or Tu (, q) tiles, the u / v block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
 static inline size_t gdn_scan_stage_bytes(int K, int BV, int o_mode) {
-  return (size_t)64 * (size_t)(K + 8) * 2u * (o_mode ? 3u : 2u) + (size_t)64 * (size_t)(BV + 8) * 2u +
-         (o_mode ? (size_t)64 * 72u * 2u : 0u) + 3u * 64u * 4u + (size_t)K * 4u;
+  const size_t tile_k = (size_t)64 * (size_t)(K + 8) * 2u, tile_64 = 64u * 72u * 2u;
+  return tile_k * (o_mode ? 2u : 1u) + (o_mode == 2 ? tile_64 : tile_k) + (size_t)64 * (size_t)(BV + 8) * 2u +
+         (o_mode ? tile_64 : 0u) + 3u * 64u * 4u + (size_t)K * 4u;
 }
 /* Plus the state as 16-bit [K][BV] and the two v_new tiles. */
 static inline size_t gdn_scan_smem_bytes(int K, int BV, int stages, int o_mode) {
   return (size_t)stages * gdn_scan_stage_bytes(K, BV, o_mode) + (size_t)K * (size_t)(BV + 8) * 2u +
          2u * 64u * (size_t)(BV + 8) * 2u;
+}
+
+/* The column-split kernel keeps S and v_new in registers: the stages, plus per warp
+ * (BV / 16 of them) three 64-float rows of per-token factors. */
+static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mode) {
+  return (size_t)stages * gdn_scan_stage_bytes(K, BV, o_mode) + (size_t)(BV / 16) * 3u * 64u * 4u;
 }
 
 #endif

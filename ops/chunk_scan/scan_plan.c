@@ -40,6 +40,14 @@ gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a) {
   pb.v_new = opt(&a->v_new);
   pb.scale = a->scale;
   pb.o_mode = 1;
+  if (gdn_tensor_present(&a->tu)) { /* the folded WY form */
+    pb.w = &a->tu;
+    pb.u = &a->v;
+    pb.o_mode = 2;
+    pb.mixed_forms = gdn_tensor_present(&a->w) || gdn_tensor_present(&a->u);
+  } else {
+    pb.mixed_forms = gdn_tensor_present(&a->v);
+  }
   return pb;
 }
 
@@ -63,19 +71,28 @@ static gdn_status check_group(int64_t Hv, int64_t heads, const char *name) {
 gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
   GDN_TRY(gdn_check_batch(pb->batch));
   const int64_t T = pb->batch->max_tokens, NT = pb->batch->max_chunks;
-  GDN_TRY(gdn_tensor_check(pb->w, "w"));
-  if (pb->w->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "w: expected rank 3 [T, Hv, K], got %d", pb->w->rank);
-  GDN_TRY(gdn_tensor_check(pb->u, "u"));
-  if (pb->u->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "u: expected rank 3 [T, Hv, V], got %d", pb->u->rank);
-  const int64_t Hv = pb->w->sizes[1], K = pb->w->sizes[2], V = pb->u->sizes[2];
-  if (K != 64 && K != 128 && K != 256)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED, "w: head dim K = %lld is not one of 64, 128, 256", (long long)K);
-  if (V < 32 || V % 32 != 0)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED, "u: head dim V = %lld is not a positive multiple of 32", (long long)V);
-  GDN_TRY(check_tokens(pb->w, "w", T, Hv, K, NULL));
-  GDN_TRY(check_tokens(pb->u, "u", T, Hv, V, pb->w));
+  const int fold = pb->o_mode == 2;
+  const char *wn = fold ? "tu" : "w", *un = fold ? "v" : "u";
+  if (pb->mixed_forms)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_scan_o: give either w and u, or v and tu (the folded WY form), not both");
   GDN_TRY(gdn_tensor_check(pb->k, "k"));
   if (pb->k->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "k: expected rank 3 [T, Hk, K], got %d", pb->k->rank);
+  GDN_TRY(gdn_tensor_check(pb->w, wn));
+  if (pb->w->rank != 3)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: expected rank 3 [T, Hv, %s], got %d", wn, fold ? "64" : "K", pb->w->rank);
+  GDN_TRY(gdn_tensor_check(pb->u, un));
+  if (pb->u->rank != 3) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: expected rank 3 [T, Hv, V], got %d", un, pb->u->rank);
+  const int64_t Hv = pb->w->sizes[1], K = pb->k->sizes[2], V = pb->u->sizes[2];
+  if (K != 64 && K != 128 && K != 256)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "k: head dim K = %lld is not one of 64, 128, 256", (long long)K);
+  if (fold && K > 128)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "the folded WY form (v, tu) needs K <= 128 (K = %lld): pass w and u", (long long)K);
+  if (fold && pb->gk)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "the folded WY form (v, tu) has no per-key gate path: with gk pass w and u");
+  if (V < 32 || V % 32 != 0)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "%s: head dim V = %lld is not a positive multiple of 32", un, (long long)V);
+  GDN_TRY(check_tokens(pb->w, wn, T, Hv, fold ? 64 : K, NULL));
+  GDN_TRY(check_tokens(pb->u, un, T, Hv, V, pb->w));
   GDN_TRY(check_group(Hv, pb->k->sizes[1], "k"));
   GDN_TRY(check_tokens(pb->k, "k", T, pb->k->sizes[1], K, pb->w));
   if (pb->o_mode) {
@@ -127,7 +144,7 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
 
   /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */
   const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk, pb->qf, pb->kf};
-  const char *in_names[] = {"q", "k", "w", "u", "g", "gk", "aqk", "qf", "kf"};
+  const char *in_names[] = {"q", "k", wn, un, "g", "gk", "aqk", "qf", "kf"};
   const gdn_tensor *outs[] = {pb->o, pb->h, pb->v_new, pb->state};
   const char *out_names[] = {"o", "h", "v_new", "state"};
   for (int i = 0; i < 4; ++i) {
@@ -140,74 +157,116 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
   return GDN_SUCCESS;
 }
 
-size_t gdn_scan_config_smem(int K, int bv, int num_stages, int o_mode) {
-  return gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
+/* The built (BV, warps) pairs. The column-split kernel (one warp per 16 value columns,
+ * S^T in registers, K <= 128) takes BV = 16 x warps; the row-group kernel (4 row groups x
+ * column groups) BV 32 x 4 or 8 warps, 64 x 4 (K < 256) or 8. */
+static int supported(int K, int col, int bv, int warps) {
+  if (col) return K <= 128 && (bv == 32 || bv == 64 || bv == 128) && bv == 16 * warps;
+  return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && (warps == 8 || (warps == 4 && K != 256)));
 }
 
-/* The instantiated (BV, warps) pairs; K=256 with BV=64 on 4 warps would spill. */
-static int supported_pair(int K, int bv, int warps) {
-  return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && warps == 4 && K != 256) || (bv == 64 && warps == 8);
+size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode) {
+  return column_split ? gdn_scan_col_smem_bytes(K, bv, num_stages, o_mode) : gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
+}
+
+static int64_t mean_chunks(const gdn_batch *b) {
+  return b->max_seqs > 0 ? ((int64_t)b->max_tokens / b->max_seqs + 63) / 64 : 1;
+}
+
+int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_mode, const gdn_device_info *dev) {
+  if (K > 128) return 0;
+  return o_mode == 2 || ((int64_t)batch->max_seqs * Hv >= dev->sm_count && mean_chunks(batch) > 4);
+}
+
+int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_device_info *dev) {
+  int env_col = -1;
+  if (K > 128 || gdn_env_int("GDN_CHUNK_H_COLUMN_SPLIT", &env_col) < 0) return 0;
+  if (env_col == 0 || env_col == 1) return env_col;
+  return gdn_scan_default_column_split(batch, Hv, K, 1, dev);
 }
 
 gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev, gdn_scan_config *cfg) {
   GDN_TRY(gdn_scan_validate(pb));
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan: dev and cfg must not be NULL");
-  const int K = (int)pb->w->sizes[2], V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
+  const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
   const size_t limit = dev->smem_per_block_optin;
+  const int64_t per_block = (int64_t)pb->batch->max_seqs * Hv;
 
-  /* Default: the widest V-block that still gives every SM a CTA at the batch capacity
-   * (the scan is sequential per CTA, so parallelism comes from sequences x heads x blocks). */
-  int64_t per_block = (int64_t)pb->batch->max_seqs * Hv;
-  int bv = (V % 64 == 0 && per_block * (V / 64) >= dev->sm_count) ? 64 : 32;
-  int warps = 0; /* chosen below, once the stages are known */
-  int stages = 0;
-
-  int env_bv = 0, env_warps = 0, env_stages = 0, r;
+  int env_bv = 0, env_warps = 0, env_stages = 0, env_col = -1, r;
   if ((r = gdn_env_int("GDN_CHUNK_H_BV", &env_bv)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if (r > 0) bv = env_bv;
   if ((r = gdn_env_int("GDN_CHUNK_H_NUM_WARPS", &env_warps)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if (r > 0) warps = env_warps;
   if ((r = gdn_env_int("GDN_CHUNK_H_NUM_STAGES", &env_stages)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if (r > 0) stages = env_stages;
+  if ((r = gdn_env_int("GDN_CHUNK_H_COLUMN_SPLIT", &env_col)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (r == 0) env_col = -1;
+  else if (env_col != 0 && env_col != 1)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_COLUMN_SPLIT=%d: expected 0 (row groups) or 1 (column split)",
+                    env_col);
 
-  if (V % bv != 0)
+  /* Kernel: the override, else the only one that builds an overridden BV (/ warps), else the default. */
+  int col = gdn_scan_default_column_split(pb->batch, Hv, K, pb->o_mode, dev);
+  if (env_col >= 0) {
+    col = env_col;
+  } else if (env_bv > 0) {
+    const int w_col = env_warps ? env_warps : env_bv / 16, w_row = env_warps ? env_warps : (env_bv == 64 ? 8 : 4);
+    const int ok_col = supported(K, 1, env_bv, w_col), ok_row = supported(K, 0, env_bv, w_row);
+    if (ok_col != ok_row) col = ok_col;
+  }
+  if (pb->o_mode == 2 && !col)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "the folded WY form (v, tu) runs on the column-split kernel only "
+                                           "(GDN_CHUNK_H_COLUMN_SPLIT=0 or a row-group BV/warps override was given)");
+
+  /* Default BV: the widest V-block that still gives every SM a CTA at the batch capacity
+   * (the scan is sequential per CTA: parallelism comes from sequences x heads x blocks). */
+  int bv = 32;
+  for (int cand = col ? 128 : 64; cand > 32; cand /= 2)
+    if (V % cand == 0 && per_block * (V / cand) >= dev->sm_count) {
+      bv = cand;
+      break;
+    }
+  if (env_bv != 0) bv = env_bv;
+  if (bv <= 0 || V % bv != 0)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan config BV=%d does not divide V=%d", bv, V);
+  int stages = env_stages;
+  int warps = env_warps;
+  if (warps == 0) {
+    /* column split: one warp per 16 columns. Row groups: 8 warps for BV = 64 with the
+     * fused output and a prefetching pipeline, or K = 256 (4 would spill); else 4 (two
+     * one-stage CTAs share an SM: 64 x 128 tokens, 313 vs 397 us on H100). */
+    const int deep = stages != 1 && mean_chunks(pb->batch) > 4;
+    warps = col ? bv / 16 : (bv == 64 && (K == 256 || (pb->o_mode && deep))) ? 8 : 4;
+  }
+  if (!supported(K, col, bv, warps))
+    return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                    "chunk scan config BV=%d with %d warps is not built for K=%d on the %s kernel (column split: BV "
+                    "32 / 64 / 128 with 2 / 4 / 8 warps, K <= 128; row groups: BV 32 x 4 or 8 warps, 64 x 8, 64 x 4 "
+                    "for K < 256)",
+                    bv, warps, K, col ? "column-split" : "row-group");
   if (stages != 0) {
     if (stages < 1 || stages > 4)
       return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside 1..4", stages);
-    size_t need = gdn_scan_smem_bytes(K, bv, stages, pb->o_mode);
+    size_t need = gdn_scan_config_smem(K, col, bv, stages, pb->o_mode);
     if (need > limit)
       return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                      "chunk scan config K=%d BV=%d stages=%d needs %zu bytes of shared memory per block; the device "
-                      "allows %zu",
-                      K, bv, stages, need, limit);
+                      "chunk scan config K=%d BV=%d warps=%d stages=%d needs %zu bytes of shared memory per block; the "
+                      "device allows %zu",
+                      K, bv, warps, stages, need, limit);
   } else {
     /* Short sequences (<= 4 chunks on average at capacity) gain nothing from a deep
      * prefetch; one stage halves the shared memory so two CTAs share an SM and hide
      * each other's load latency (measured on H100, 64 x 128 tokens: 313 vs 359 us). */
-    const int64_t mean_chunks = pb->batch->max_seqs > 0
-                                    ? ((int64_t)pb->batch->max_tokens / pb->batch->max_seqs + 63) / 64 : 1;
-    for (stages = mean_chunks <= 4 ? 1 : 3; stages > 1 && gdn_scan_smem_bytes(K, bv, stages, pb->o_mode) > limit;
-         --stages) {
+    for (stages = mean_chunks(pb->batch) <= 4 ? 1 : 3;
+         stages > 1 && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
     }
-    if (gdn_scan_smem_bytes(K, bv, stages, pb->o_mode) > limit)
-      return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan K=%d BV=%d needs %zu bytes of shared memory; the device allows %zu",
-                      K, bv, gdn_scan_smem_bytes(K, bv, 1, pb->o_mode), limit);
+    if (gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                      "chunk scan K=%d BV=%d warps=%d needs %zu bytes of shared memory; the device allows %zu", K, bv,
+                      warps, gdn_scan_config_smem(K, col, bv, 1, pb->o_mode), limit);
   }
-  if (warps == 0) {
-    /* 8 warps for the fused output with a prefetching pipeline (one CTA per SM); 4 when
-     * two one-stage CTAs share an SM (measured on H100, 64 x 128 tokens: 313 vs 397 us).
-     * K = 256 with BV = 64 needs 8 (4 would spill). */
-    warps = (bv == 64 && (K == 256 || (pb->o_mode && stages >= 2))) ? 8 : 4;
-  }
-  if (!supported_pair(K, bv, warps))
-    return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                    "chunk scan config BV=%d with %d warps is not built for K=%d (supported: BV 32 x 4 or 8 warps, 64 x 4 (K < 256), 64 x 8)",
-                    bv, warps, K);
   cfg->bv = bv;
   cfg->num_warps = warps;
   cfg->num_stages = stages;
-  cfg->smem_bytes = gdn_scan_smem_bytes(K, bv, stages, pb->o_mode);
+  cfg->column_split = col;
+  cfg->smem_bytes = gdn_scan_config_smem(K, col, bv, stages, pb->o_mode);
   cfg->o_mode = pb->o_mode;
   return GDN_SUCCESS;
 }
@@ -216,9 +275,10 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
                             int64_t *grid) {
   GDN_TRY(gdn_scan_validate(pb));
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg is NULL: call the plan function first");
-  const int K = (int)pb->w->sizes[2], V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
-  if (cfg->o_mode != pb->o_mode || !supported_pair(K, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
-      cfg->num_stages < 1 || cfg->num_stages > 4 || cfg->smem_bytes != gdn_scan_smem_bytes(K, cfg->bv, cfg->num_stages, cfg->o_mode))
+  const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
+  if (cfg->o_mode != pb->o_mode || !supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
+      cfg->num_stages < 1 || cfg->num_stages > 4 ||
+      cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg (BV=%d, warps=%d, stages=%d) was not planned for this problem (K=%d, V=%d)",
                     cfg->bv, cfg->num_warps, cfg->num_stages, K, V);
   memset(p, 0, sizeof *p);

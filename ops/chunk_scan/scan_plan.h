@@ -14,8 +14,22 @@ typedef struct gdn_scan_problem {
   const gdn_batch *batch;
   const gdn_tensor *q, *k, *w, *u, *g, *gk, *aqk, *qf, *kf, *state, *o, *h, *v_new; /* q, aqk, qf, o: o_mode only */
   float scale;
-  int o_mode;
+  int o_mode;        /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o folded: w = tu, u = v */
+  int mixed_forms;   /* scan_o args gave both (w, u) and (v, tu) tensors */
 } gdn_scan_problem;
+
+/* Head dim K of the problem (from k: the folded form's w slot holds the 64-wide tu). */
+static inline int gdn_scan_problem_K(const gdn_scan_problem *pb) { return (int)pb->k->sizes[2]; }
+
+/* Whether the planner's default for this problem is the column-split kernel: K <= 128 and
+ * either the folded form, or enough (sequence, head) pairs for every SM and long
+ * sequences (measured on H100: 8 x 8192 it wins; 1 x 8192 and 64 x 128 it loses). */
+int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_mode, const gdn_device_info *dev);
+
+/* Whether a chunk_scan_o over this batch capacity should take the folded WY form (no gk):
+ * where the planner would choose the column-split kernel anyway, unless
+ * GDN_CHUNK_H_COLUMN_SPLIT says otherwise. */
+int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_device_info *dev);
 
 gdn_scan_problem gdn_scan_problem_delta_h(const gdn_chunk_delta_h_args *a);
 gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a);

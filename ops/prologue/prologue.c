@@ -60,10 +60,8 @@ gdn_status gdn_prologue_plan(const gdn_prologue_args *a, const gdn_device_info *
   GDN_TRY(gdn_prologue_validate(a));
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "prologue: cfg is NULL");
   (void)dev;
-  /* One thread per (head, key) column walking the chunk's 64 tokens: the cumsum is
-   * sequential along tokens, and columns are contiguous in memory for coalescing. */
-  int64_t cols = (gdn_tensor_present(&a->b) ? a->b.sizes[1] : a->a.sizes[1]) *
-                 (gdn_tensor_present(&a->gk) ? a->gk.sizes[2] : 1);
-  cfg->threads = cols >= 256 ? 256 : (int)((cols + 31) / 32 * 32);
+  /* 32 (head, key) columns per block, lane = column (coalesced); the chunk's 64 tokens
+   * split over 8 warps that scan in registers and combine through shared memory. */
+  cfg->threads = 256;
   return GDN_SUCCESS;
 }

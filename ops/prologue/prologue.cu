@@ -1,45 +1,76 @@
-/* prologue kernel: gating, beta and chunk-local cumsums. One thread per (head, key)
- * column walks the 64 tokens of one chunk (the cumsum is sequential along tokens). */
+/* prologue kernel: gating, beta and chunk-local cumsums over (chunk, head, key) columns. */
 #include <string.h>
 #include "core/cuda_util.h"
 #include "core/elem.cuh"
 #include "gdn/prologue.h"
 #include "ops/prologue/prologue_params.h"
 
-__global__ void gdn_prologue_kernel(const gdn_prologue_params p) {
+#define GDN_PRO_WARPS 8 /* warps per block; each takes 64 / 8 tokens of the chunk */
+
+/* Block = one chunk x 32 (head, key) columns (lane = column, so every load and store is
+ * coalesced along heads / keys); warp w takes tokens [8w, 8w + 8): loads them all, scans
+ * them in registers, and adds the totals of the warps before it (one barrier). */
+__global__ void __launch_bounds__(32 * GDN_PRO_WARPS) gdn_prologue_kernel(const gdn_prologue_params p) {
+  constexpr int TPW = GDN_CHUNK / GDN_PRO_WARPS;
+  __shared__ float tot[2][GDN_PRO_WARPS][32];
   const gdn_batch_header *hdr = p.header;
   const int c = blockIdx.x;
-  if (hdr->status != 0 || c >= hdr->num_chunks) return;
-  const int col = blockIdx.y * blockDim.x + threadIdx.x;
-  if (col >= p.Hv * p.K) return;
-  const int h = col / p.K, kk = col % p.K;
+  if (hdr->status != 0 || c >= hdr->num_chunks) return; /* whole block */
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int col = blockIdx.y * 32 + lane;
+  const bool active = col < p.Hv * p.K;
+  const int h = active ? col / p.K : 0, kk = active ? col % p.K : 0;
   const int seq = p.chunk_seq[c];
   const int t0 = p.cu_seqlens[seq] + GDN_CHUNK * (c - p.chunk_offsets[seq]);
-  const int t1 = min(t0 + GDN_CHUNK, p.cu_seqlens[seq + 1]);
+  const int L = min(GDN_CHUNK, p.cu_seqlens[seq + 1] - t0);
+  const int r0 = warp * TPW;
+  const bool head_col = active && kk == 0; /* writes the per-head outputs */
   float neg_A = 0.f, dtb = 0.f;
-  if (p.use_g) {
+  if (p.use_g && active) {
     neg_A = -__expf(gdn_load_float(p.A_log, p.A_log_dt, h * p.A_log_s));
     dtb = gdn_load_float(p.dt_bias, p.dt_bias_dt, h * p.dt_bias_s);
   }
-  float acc_g = 0.f, acc_k = 0.f;
-  for (int t = t0; t < t1; ++t) {
-    float g = p.use_g ? neg_A * gdn_softplus(gdn_load_float(p.a, p.a_dt, t * p.a_st + h * p.a_sh) + dtb) : 0.f;
-    if (kk == 0) {
-      acc_g += g;
-      if (p.g_cum) p.g_cum[t * p.gc_st + h * p.gc_sh] = acc_g;
-      if (p.beta) p.beta[t * p.beta_st + h * p.beta_sh] = gdn_sigmoid(gdn_load_float(p.b, p.b_dt, t * p.b_st + h * p.b_sh));
-    }
-    if (p.gk_cum) {
-      acc_k += g + gdn_load_float(p.gk, p.gk_dt, t * p.gk_st + h * p.gk_sh + kk);
-      p.gk_cum[t * p.gkc_st + h * p.gkc_sh + kk] = acc_k;
-    }
+  float av[TPW], bv[TPW], xv[TPW];
+#pragma unroll
+  for (int i = 0; i < TPW; ++i) {
+    const int64_t t = t0 + r0 + i;
+    const bool ok = active && r0 + i < L;
+    av[i] = ok && p.use_g ? gdn_load_float(p.a, p.a_dt, t * p.a_st + h * p.a_sh) : 0.f;
+    bv[i] = ok && head_col && p.beta ? gdn_load_float(p.b, p.b_dt, t * p.b_st + h * p.b_sh) : 0.f;
+    xv[i] = ok && p.gk_cum ? gdn_load_float(p.gk, p.gk_dt, t * p.gk_st + h * p.gk_sh + kk) : 0.f;
+  }
+  float sg = 0.f, sk = 0.f; /* running sums of g and of g + gk within the warp's tokens */
+#pragma unroll
+  for (int i = 0; i < TPW; ++i) {
+    const bool ok = active && r0 + i < L;
+    const float g = ok && p.use_g ? neg_A * gdn_softplus(av[i] + dtb) : 0.f;
+    sg += g;
+    sk += g + xv[i];
+    av[i] = sg;
+    xv[i] = sk;
+    if (ok && head_col && p.beta) p.beta[(int64_t)(t0 + r0 + i) * p.beta_st + h * p.beta_sh] = gdn_sigmoid(bv[i]);
+  }
+  tot[0][warp][lane] = sg;
+  tot[1][warp][lane] = sk;
+  __syncthreads();
+  float og = 0.f, ok_sum = 0.f;
+  for (int w = 0; w < warp; ++w) {
+    og += tot[0][w][lane];
+    ok_sum += tot[1][w][lane];
+  }
+#pragma unroll
+  for (int i = 0; i < TPW; ++i) {
+    if (!active || r0 + i >= L) break;
+    const int64_t t = t0 + r0 + i;
+    if (head_col && p.g_cum) p.g_cum[t * p.gc_st + h * p.gc_sh] = av[i] + og;
+    if (p.gk_cum) p.gk_cum[t * p.gkc_st + h * p.gkc_sh + kk] = xv[i] + ok_sum;
   }
 }
 
 static gdn_status prologue_call(const gdn_prologue_args *a, const gdn_prologue_config *cfg, gdn_prologue_params *p,
                                 gdn_kernel_call *call) {
   GDN_TRY(gdn_prologue_validate(a));
-  if (cfg == NULL || cfg->threads <= 0 || cfg->threads > 1024 || cfg->threads % 32)
+  if (cfg == NULL || cfg->threads != 32 * GDN_PRO_WARPS)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "prologue: cfg is not planned");
   memset(p, 0, sizeof *p);
   p->cu_seqlens = a->batch.cu_seqlens;
@@ -67,7 +98,7 @@ static gdn_status prologue_call(const gdn_prologue_args *a, const gdn_prologue_c
   }
   int cols = p->Hv * p->K;
   call->func = (const void *)gdn_prologue_kernel;
-  call->grid = dim3((unsigned)a->batch.max_chunks, (unsigned)((cols + cfg->threads - 1) / cfg->threads), 1);
+  call->grid = dim3((unsigned)a->batch.max_chunks, (unsigned)((cols + 31) / 32), 1);
   call->block = dim3((unsigned)cfg->threads, 1, 1);
   call->smem = 0;
   call->params = p;

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include "gdn/reference.h"
 #include "gdn/status.h"
@@ -38,6 +39,14 @@ extern int gdn_test_checks;
   } while (0)
 
 #define CHECK_OK(expr) CHECK_STATUS(expr, GDN_SUCCESS)
+
+/* Expects `expr` to fail with `want` and a last-error message naming `name`. */
+#define CHECK_FAIL_NAMES(expr, want, name)                                                            \
+  do {                                                                                                \
+    gdn_clear_last_error();                                                                           \
+    CHECK_STATUS(expr, want);                                                                         \
+    CHECK(strstr(gdn_get_last_error(), name) != NULL, "message '%s' does not name '%s'", gdn_get_last_error(), name); \
+  } while (0)
 
 /* Prints the "N passed, N failed" closing line and returns the exit code. */
 int gdn_test_finish(const char *name);

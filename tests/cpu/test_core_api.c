@@ -13,12 +13,6 @@
 /* Fake, well-aligned "device" addresses 256 MiB apart: validation never dereferences them. */
 static void *at(size_t slot) { return (void *)(uintptr_t)(((uintptr_t)1 << 40) + ((uintptr_t)slot << 28)); }
 
-#define CHECK_FAIL_NAMES(expr, want, name)                                                            \
-  do {                                                                                                \
-    gdn_clear_last_error();                                                                           \
-    CHECK_STATUS(expr, want);                                                                         \
-    CHECK(strstr(gdn_get_last_error(), name) != NULL, "message '%s' does not name '%s'", gdn_get_last_error(), name); \
-  } while (0)
 
 static gdn_batch fake_batch(int max_seqs, int max_tokens) {
   gdn_batch b;
@@ -100,6 +94,28 @@ static void test_scan_configs(void) {
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
   CHECK(cfg.bv == 64 && cfg.num_warps == 8 && cfg.num_stages == 2, "override not applied: %d %d %d", cfg.bv,
         cfg.num_warps, cfg.num_stages);
+  /* column-split kernel: one warp per 16 columns, K <= 128 only */
+  setenv("GDN_CHUNK_H_BV", "128", 1);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.bv == 128 && cfg.num_warps == 8, "BV=128 default warps: %d", cfg.num_warps);
+  setenv("GDN_CHUNK_H_NUM_WARPS", "4", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_UNSUPPORTED, "BV=128 with 4 warps");
+  setenv("GDN_CHUNK_H_NUM_WARPS", "8", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&big, &dev, &cfg), GDN_ERROR_UNSUPPORTED, "K=256");
+  unsetenv("GDN_CHUNK_H_BV");
+  unsetenv("GDN_CHUNK_H_NUM_WARPS");
+  /* the kernel override: 0 / 1 only; the column split does not build K = 256 */
+  setenv("GDN_CHUNK_H_COLUMN_SPLIT", "2", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_COLUMN_SPLIT");
+  setenv("GDN_CHUNK_H_COLUMN_SPLIT", "1", 1);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 1 && cfg.bv == 16 * cfg.num_warps, "column split override: col %d BV %d warps %d",
+        cfg.column_split, cfg.bv, cfg.num_warps);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&big, &dev, &cfg), GDN_ERROR_UNSUPPORTED, "K=256");
+  setenv("GDN_CHUNK_H_COLUMN_SPLIT", "0", 1);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 0, "row-group override not applied");
+  unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
   unsetenv("GDN_CHUNK_H_BV");
   unsetenv("GDN_CHUNK_H_NUM_WARPS");
   unsetenv("GDN_CHUNK_H_NUM_STAGES");

@@ -285,7 +285,7 @@ static int case_offsets64(const gdn_device_info *dev) {
   const int32_t zero_rows0 = (1 << 20) - 64; /* v_new rows [2^20 - 64, L0): across element 2^31 */
   double *tmp = gdn_dalloc(HKV > (size_t)(L0 - zero_rows0) * rowv ? HKV : (size_t)(L0 - zero_rows0) * rowv);
 
-  static const scan_cfg configs[] = {{0, 0, 0}, {32, 4, 2}, {64, 8, 2}, {64, 4, 3}};
+  static const scan_cfg configs[] = {{0, 0, 0}, {32, 4, 2}, {64, 8, 2}, {64, 4, 3}, {32, 2, 3}, {128, 8, 2}};
   for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ++ci) {
     gdn_scan_config scfg;
     if (!plan_config(cname, &da, dev, &configs[ci], &scfg)) continue;

@@ -275,6 +275,42 @@ static void run_case(const tcase *c) {
     check_rel("fused kf", c, tmp, kf_ref, nrow, 1e-5);
   }
 
+  /* ---- chunk_intra FUSED with only tu (the folded WY form): Tu = A_inv diag(beta), no w / u */
+  double *tu_ref = gdn_dalloc(na);
+  for (int sq = 0; sq < N; ++sq)
+    for (int t = cu[sq]; t < cu[sq + 1]; ++t) {
+      const int c0 = cu[sq] + (t - cu[sq]) / 64 * 64;
+      for (int h = 0; h < Hv; ++h)
+        for (int j = 0; j < 64; ++j) {
+          const size_t at = ((size_t)t * Hv + h) * 64 + j;
+          tu_ref[at] = c0 + j <= t ? A_inv[at] * beta[(size_t)(c0 + j) * Hv + h] : 0.0;
+        }
+    }
+  void *d_tu = gdn_dmalloc(na * 2);
+  if (!c->use_gk) {
+    gdn_chunk_intra_args ta = ia;
+    ta.w = gdn_tensor_none();
+    ta.u = gdn_tensor_none();
+    ta.v = gdn_tensor_none(); /* not read without w and u */
+    ta.tu = gdn_tensor_3d(d_tu, c->dt, T, Hv, 64);
+    gdn_chunk_intra_config tcfg;
+    gdn_poison(d_tu, na * 2);
+    gdn_poison(d_aqk, na * 2);
+    CHECK_OK(gdn_chunk_intra_plan(&ta, &dev, &tcfg));
+    CHECK(tcfg.smem_bytes < icfg.smem_bytes, "[%s] tu-only intra should not stage v: %zu vs %zu bytes", c->name,
+          tcfg.smem_bytes, icfg.smem_bytes);
+    CHECK_OK(gdn_chunk_intra_launch(&ta, &tcfg, 0));
+    gdn_download(c->dt, d_tu, na, tmp);
+    check_rel("fused tu", c, tmp, tu_ref, na, bound16(c->dt));
+    gdn_download(c->dt, d_aqk, na, tmp);
+    check_rel("fused aqk (tu mode)", c, tmp, aqk_ref, na, bound16(c->dt));
+  } else {
+    gdn_chunk_intra_args ta = ia;
+    ta.tu = gdn_tensor_3d(d_tu, c->dt, T, Hv, 64);
+    gdn_chunk_intra_config tcfg;
+    CHECK_FAIL_NAMES(gdn_chunk_intra_plan(&ta, &dev, &tcfg), GDN_ERROR_UNSUPPORTED, "tu");
+  }
+
   /* ---- chunk_delta_h on the reference's (rounded) w, u and key */
   const int Hkk = c->use_gk ? Hv : Hk;
   double *kk = gdn_dalloc((size_t)T * Hkk * K);
@@ -310,25 +346,29 @@ static void run_case(const tcase *c) {
   da.v_new = gdn_tensor_3d(d_vn, c->dt, T, Hv, V);
 
   /* every buildable configuration gives the same answer */
-  static const int configs[][3] = {{0, 0, 0}, {32, 4, 1}, {32, 4, 2}, {32, 8, 3}, {64, 4, 3}, {64, 8, 2}};
+  /* column-split (BV = 16 x warps, K <= 128) and row-group kernels */
+  static const int configs[][4] = {{0, 0, 0, 0},  {32, 2, 2, 1}, {64, 4, 3, 1}, {128, 8, 2, 1}, {32, 4, 1, 0},
+                                   {32, 4, 2, 0}, {32, 8, 3, 0}, {64, 4, 3, 0}, {64, 8, 2, 0}};
   float *pool_host = (float *)gdn_xmalloc(npool * 4), *pool0_f = (float *)gdn_xmalloc(npool * 4);
   gdn_pack(GDN_DTYPE_F32, pool0, npool, pool0_f);
   for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ++ci) {
     char buf[3][16];
     if (configs[ci][0]) {
-      if (V % configs[ci][0] != 0 || (K == 256 && configs[ci][0] == 64 && configs[ci][1] == 4)) continue;
+      if (V % configs[ci][0] != 0) continue;
       snprintf(buf[0], 16, "%d", configs[ci][0]);
       snprintf(buf[1], 16, "%d", configs[ci][1]);
       snprintf(buf[2], 16, "%d", configs[ci][2]);
       setenv("GDN_CHUNK_H_BV", buf[0], 1);
       setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
       setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
+      setenv("GDN_CHUNK_H_COLUMN_SPLIT", configs[ci][3] ? "1" : "0", 1);
     }
     gdn_scan_config scfg;
     gdn_status ps = gdn_chunk_delta_h_plan(&da, &dev, &scfg);
     unsetenv("GDN_CHUNK_H_BV");
     unsetenv("GDN_CHUNK_H_NUM_WARPS");
     unsetenv("GDN_CHUNK_H_NUM_STAGES");
+    unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
     if (ps == GDN_ERROR_UNSUPPORTED) continue; /* does not fit this device's shared memory */
     CHECK(ps == GDN_SUCCESS, "[%s] plan config %zu: %s", c->name, ci, gdn_get_last_error());
     CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
@@ -440,15 +480,84 @@ static void run_case(const tcase *c) {
     oa.state = da.state;
     oa.o = gdn_tensor_3d(d_o, c->dt, T, Hv, V);
     oa.scale = (float)scale;
-    gdn_scan_config scfg;
-    gdn_poison(d_o, nv * 2);
-    CHECK_OK(gdn_chunk_scan_o_plan(&oa, &dev, &scfg));
-    CHECK_OK(gdn_chunk_scan_o_launch(&oa, &scfg, 0));
-    gdn_download(c->dt, d_o, nv, tmp);
-    check_rel("scan_o o", c, tmp, o_ref, nv, 2 * bound16(c->dt));
+    /* the planned default, then both kernels by override (unbuildable ones are skipped) */
+    static const int ocfgs[][3] = {{0, 0, 0}, {32, 2, 1}, {128, 8, 2}, {32, 8, 3}};
     double *pp = gdn_dalloc(npool);
-    gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
-    check_rel("scan_o final state", c, pp, pool_r, npool, bound16(c->dt));
+    for (size_t ci = 0; ci < sizeof ocfgs / sizeof ocfgs[0]; ++ci) {
+      if (ocfgs[ci][0] && V % ocfgs[ci][0] != 0) continue;
+      char buf[3][16];
+      if (ocfgs[ci][0]) {
+        for (int f = 0; f < 3; ++f) snprintf(buf[f], 16, "%d", ocfgs[ci][f]);
+        setenv("GDN_CHUNK_H_BV", buf[0], 1);
+        setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
+        setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
+      }
+      gdn_scan_config scfg;
+      gdn_status ps = gdn_chunk_scan_o_plan(&oa, &dev, &scfg);
+      unsetenv("GDN_CHUNK_H_BV");
+      unsetenv("GDN_CHUNK_H_NUM_WARPS");
+      unsetenv("GDN_CHUNK_H_NUM_STAGES");
+      if (ps == GDN_ERROR_UNSUPPORTED && ocfgs[ci][0]) continue;
+      CHECK(ps == GDN_SUCCESS, "[%s] scan_o plan config %zu: %s", c->name, ci, gdn_get_last_error());
+      CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+      gdn_poison(d_o, nv * 2);
+      CHECK_OK(gdn_chunk_scan_o_launch(&oa, &scfg, 0));
+      char what[96];
+      gdn_download(c->dt, d_o, nv, tmp);
+      snprintf(what, sizeof what, "scan_o o (BV %d, %d warps, %d stages)", scfg.bv, scfg.num_warps, scfg.num_stages);
+      check_rel(what, c, tmp, o_ref, nv, 2 * bound16(c->dt));
+      gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+      snprintf(what, sizeof what, "scan_o final state (BV %d, %d warps, %d stages)", scfg.bv, scfg.num_warps,
+               scfg.num_stages);
+      check_rel(what, c, pp, pool_r, npool, bound16(c->dt));
+    }
+    /* the folded WY form: raw v and the reference Tu instead of w and u */
+    gdn_round_to(c->dt, tu_ref, na);
+    void *d_tur = up(c->dt, tu_ref, na);
+    gdn_chunk_scan_o_args fa = oa;
+    fa.w = gdn_tensor_none();
+    fa.u = gdn_tensor_none();
+    fa.v = gdn_tensor_3d(d_v, c->dt, T, Hv, V);
+    fa.tu = gdn_tensor_3d(d_tur, c->dt, T, Hv, 64);
+    static const int fcfgs[][3] = {{0, 0, 0}, {32, 2, 2}, {64, 4, 1}, {128, 8, 3}};
+    for (size_t ci = 0; ci < sizeof fcfgs / sizeof fcfgs[0]; ++ci) {
+      if (fcfgs[ci][0] && V % fcfgs[ci][0] != 0) continue;
+      char buf[3][16];
+      if (fcfgs[ci][0]) {
+        for (int f = 0; f < 3; ++f) snprintf(buf[f], 16, "%d", fcfgs[ci][f]);
+        setenv("GDN_CHUNK_H_BV", buf[0], 1);
+        setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
+        setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
+      }
+      gdn_scan_config scfg;
+      gdn_status ps = gdn_chunk_scan_o_plan(&fa, &dev, &scfg);
+      unsetenv("GDN_CHUNK_H_BV");
+      unsetenv("GDN_CHUNK_H_NUM_WARPS");
+      unsetenv("GDN_CHUNK_H_NUM_STAGES");
+      if (K > 128) {
+        CHECK(ps == GDN_ERROR_UNSUPPORTED, "[%s] folded form accepted for K = %d", c->name, K);
+        break;
+      }
+      if (ps == GDN_ERROR_UNSUPPORTED && fcfgs[ci][0]) continue;
+      CHECK(ps == GDN_SUCCESS, "[%s] folded scan_o plan config %zu: %s", c->name, ci, gdn_get_last_error());
+      CHECK(scfg.column_split && scfg.o_mode == 2, "[%s] folded plan: column_split %d o_mode %d", c->name,
+            scfg.column_split, scfg.o_mode);
+      CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+      gdn_poison(d_o, nv * 2);
+      CHECK_OK(gdn_chunk_scan_o_launch(&fa, &scfg, 0));
+      char what[96];
+      gdn_download(c->dt, d_o, nv, tmp);
+      snprintf(what, sizeof what, "folded scan_o o (BV %d, %d stages)", scfg.bv, scfg.num_stages);
+      check_rel(what, c, tmp, o_ref, nv, 2 * bound16(c->dt));
+      gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+      snprintf(what, sizeof what, "folded scan_o final state (BV %d, %d stages)", scfg.bv, scfg.num_stages);
+      check_rel(what, c, pp, pool_r, npool, bound16(c->dt));
+    }
+    /* both forms at once is refused */
+    fa.w = oa.w;
+    gdn_scan_config bad;
+    CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&fa, &dev, &bad), GDN_ERROR_INVALID_ARGUMENT, "not both");
+    cudaFree(d_tur);
     free(pp);
     cudaFree(d_o); cudaFree(d_aqk_ref); cudaFree(d_qf_ref); cudaFree(d_kf_ref);
     free(o_ref); free(h_fresh); free(vn_fresh); free(pool_r);
@@ -458,10 +567,10 @@ static void run_case(const tcase *c) {
   free(pool_host); free(pool0_f);
   void *dev_bufs[] = {d_q, d_k, d_v, d_a, d_b, d_Alog, d_dtb, d_gk, d_cu, d_slots, sa.workspace, d_gcum, d_beta,
                       d_gkcum, d_gin, d_bin, d_gkin, d_Ainv, d_w, d_u, d_Aref, d_kk, d_wr, d_ur, d_pool, d_h, d_vn,
-                      d_aqk, d_qf, d_kf};
+                      d_aqk, d_qf, d_kf, d_tu};
   for (size_t i = 0; i < sizeof dev_bufs / sizeof dev_bufs[0]; ++i) cudaFree(dev_bufs[i]);
   double *host_bufs[] = {q, k, v, a, b, gk, g, beta, g_cum, gk_tot, gk_cum, qn, kn, A_inv, w, u, tmp, kk, pool0,
-                         pool_ref, h_ref, vn_ref, aqk_ref, qf_ref, kf_ref};
+                         pool_ref, h_ref, vn_ref, aqk_ref, qf_ref, kf_ref, tu_ref};
   for (size_t i = 0; i < sizeof host_bufs / sizeof host_bufs[0]; ++i) free(host_bufs[i]);
 }
 

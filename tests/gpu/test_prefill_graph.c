@@ -63,18 +63,26 @@ typedef struct pcase {
   int slot_pad;    /* elements of padding between pool slots (a strided pool) */
   int random_batches;
   int full;        /* also: invalid batches, capacity errors, add_to_graph, bucket API */
+  int column_split; /* 1: plan with GDN_CHUNK_H_COLUMN_SPLIT=1 (the folded WY form where there is no gk) */
 } pcase;
 
 static const pcase kCases[] = {
-    {"qwen3next: g + l2norm, Hk2/Hv4, K128/V128", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 0, 1, 0.f, 0, 8, 1},
+    {"qwen3next: g + l2norm, Hk2/Hv4, K128/V128", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 0, 1, 0.f, 0, 8, 1, 0},
     {"g, no l2norm, GVA1 Hk2/Hv2, K128/V128, scale 0.2, padded pool", GDN_DTYPE_BF16, 2, 2, 128, 128, 1, 0, 0, 0.2f,
-     40, 3, 0},
-    {"no gate, l2norm, Hk2/Hv4, K64/V128", GDN_DTYPE_BF16, 2, 4, 64, 128, 0, 0, 1, 0.f, 0, 3, 0},
-    {"gk + g, l2norm, Hk2/Hv4, K128/V128", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 1, 1, 0.f, 0, 3, 0},
-    {"gk only, no l2norm, GVA1 Hk2/Hv2, K64/V128, scale 0.15", GDN_DTYPE_BF16, 2, 2, 64, 128, 0, 1, 0, 0.15f, 0, 3, 0},
-    {"g + l2norm, Hk2/Hv4, K128/V256", GDN_DTYPE_BF16, 2, 4, 128, 256, 1, 0, 1, 0.f, 0, 3, 0},
-    {"g + l2norm, Hk1/Hv2, K256/V128", GDN_DTYPE_BF16, 1, 2, 256, 128, 1, 0, 1, 0.f, 0, 2, 0},
-    {"fp16: g + l2norm, Hk1/Hv2, K128/V128", GDN_DTYPE_F16, 1, 2, 128, 128, 1, 0, 1, 0.f, 0, 2, 0},
+     40, 3, 0, 0},
+    {"no gate, l2norm, Hk2/Hv4, K64/V128", GDN_DTYPE_BF16, 2, 4, 64, 128, 0, 0, 1, 0.f, 0, 3, 0, 0},
+    {"gk + g, l2norm, Hk2/Hv4, K128/V128", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 1, 1, 0.f, 0, 3, 0, 0},
+    {"gk only, no l2norm, GVA1 Hk2/Hv2, K64/V128, scale 0.15", GDN_DTYPE_BF16, 2, 2, 64, 128, 0, 1, 0, 0.15f, 0, 3, 0, 0},
+    {"g + l2norm, Hk2/Hv4, K128/V256", GDN_DTYPE_BF16, 2, 4, 128, 256, 1, 0, 1, 0.f, 0, 3, 0, 0},
+    {"g + l2norm, Hk1/Hv2, K256/V128", GDN_DTYPE_BF16, 1, 2, 256, 128, 1, 0, 1, 0.f, 0, 2, 0, 0},
+    {"fp16: g + l2norm, Hk1/Hv2, K128/V128", GDN_DTYPE_F16, 1, 2, 128, 128, 1, 0, 1, 0.f, 0, 2, 0, 0},
+    {"column split, folded WY: g + l2norm, Hk2/Hv4, K128/V128, padded pool", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 0, 1,
+     0.f, 24, 4, 0, 1},
+    {"column split, folded WY: no gate, no l2norm, GVA1 Hk2/Hv2, K64/V64", GDN_DTYPE_BF16, 2, 2, 64, 64, 0, 0, 0, 0.f,
+     0, 3, 0, 1},
+    {"column split, w/u: gk + g, l2norm, Hk2/Hv4, K128/V128", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 1, 1, 0.f, 0, 3, 0, 1},
+    {"column split, folded WY, fp16: g + l2norm, Hk1/Hv2, K128/V256", GDN_DTYPE_F16, 1, 2, 128, 256, 1, 0, 1, 0.f, 0,
+     2, 0, 1},
 };
 
 /* Unsorted on purpose: the plan sorts them ({256,4}, {1024,16}, {1536,16}). */
@@ -734,7 +742,9 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
   io.state.strides[0] = x.st0;
   io.o = gdn_tensor_3d(x.o, c->dt, T_CAP, c->Hv, c->V);
 
+  if (c->column_split) setenv("GDN_CHUNK_H_COLUMN_SPLIT", "1", 1);
   gdn_status st = gdn_prefill_plan_create(&x.plan, &shape, &io, kBuckets, 3, 0);
+  unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
   CHECK(st == GDN_SUCCESS, "[%s] gdn_prefill_plan_create: %s (%s)", c->name, gdn_status_string(st), gdn_get_last_error());
   if (st == GDN_SUCCESS) {
     if (c->full) bucket_api(&x);

@@ -1,0 +1,345 @@
+/* The chunk state scan, column-split form (K <= 128): each warp owns 16 value columns
+ * of the state and walks the chunks without talking to the other warps.
+ *
+ * The delta rule never mixes value columns: column v of S only needs column v of u and
+ * of v_new. So a warp keeps S^T [16 v x K] in fp32 mma accumulators and
+ *   v_new^T = u^T - S^T w^T              (A = S^T from registers, B = w from smem)
+ *   o       = sc (q S) + aqk v_new       (B = S and v_new straight from registers)
+ *   S^T     = decay S^T + v'^T k         (A = scaled v_new^T from registers)
+ * An mma accumulator holds X[g][2t..2t+1], which is both the A fragment of X and the B
+ * fragment of X^T, so S and v_new never pass through shared memory and the only barrier
+ * per chunk is the one that recycles the cp.async stage (the tiles k, w, q, u, aqk are
+ * shared by the CTA's warps). Notation as in scan_kernel.cuh; BV = 16 x warps.
+ *
+ * FOLD (chunk_scan_o only): the WY form is applied here instead of being stored by
+ * chunk_intra. With Tu = (I + A)^-1 diag(beta) (16-bit [T, Hv, 64]) and c_j = kf_j e^{g_j},
+ * w = Tu diag(c) k and u = Tu v, so v_new^T = (v^T - (S^T k^T) diag(c)) Tu^T: w and u never
+ * exist in memory (4 [T, Hv, 128] tensors less traffic), for one 64x64 product more. */
+#ifndef GDN_SCAN_COL_KERNEL_CUH
+#define GDN_SCAN_COL_KERNEL_CUH
+
+#include "ops/chunk_scan/scan_kernel.cuh"
+
+/* Stores a 16-bit tile X [rows x 16 cols] held transposed as mma accumulator pairs
+ * (x = X^T[c][r..r+1] packed, for c = g (hf 0) or g + 8 (hf 1), r = row0 + 2t): lanes
+ * g and g^1 swap halves so each writes two adjacent columns of one row (4 bytes).
+ * `base` points at X[0][0] in global memory, `ld` is the row stride. */
+__device__ __forceinline__ void gdn_col_store_pair(void *base, int64_t ld, uint32_t x, int row0, int hf, int rows_valid) {
+  const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+  const uint32_t y = __shfl_xor_sync(0xffffffffu, x, 4);
+  const bool odd = g8 & 1;
+  /* even g: row 2t, columns (g, g+1) = low halves; odd g: row 2t+1, columns (g-1, g) = high halves */
+  const uint32_t v = odd ? __byte_perm(y, x, 0x7632) : __byte_perm(x, y, 0x5410);
+  const int r = row0 + 2 * t4 + (odd ? 1 : 0);
+  if (r < rows_valid) *(uint32_t *)((uint16_t *)base + (int64_t)r * ld + (g8 & ~1) + 8 * hf) = v;
+}
+
+template <int K, int W, int IS_F16, int O_MODE, int FOLD>
+__global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_params p) {
+  typedef typename gdn_elem<IS_F16>::T elem;
+  constexpr int BV = 16 * W, NT = 32 * W;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
+  static_assert(!FOLD || O_MODE, "the folded WY form is a chunk_scan_o mode");
+  constexpr int KP = SM::KP, BVP = SM::BVP;
+  constexpr int KT = K / 8; /* key n-tiles of S^T */
+  static_assert(K == 64 || K == 128, "the column-split scan holds S^T in registers: K <= 128");
+
+  extern __shared__ __align__(16) unsigned char gdn_smem[];
+  const gdn_batch_header *hdr = p.header;
+  if (hdr->status != 0) return;
+  const int nvb = p.V / BV;
+  const int64_t bid = blockIdx.x;
+  const int vb = (int)(bid % nvb);
+  const int head = (int)((bid / nvb) % p.Hv);
+  const int seq = (int)(bid / ((int64_t)nvb * p.Hv));
+  if (seq >= hdr->num_seqs) return;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g8 = lane >> 2, t4 = lane & 3;
+  const int ucol = 16 * warp;          /* this warp's columns in the u tile */
+  const int vcol0 = vb * BV + ucol;    /* ... and in V */
+  const int stages = p.stages;
+  float *fac = (float *)(gdn_smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
+
+  /* ---- S^T [16 v x K]: s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)]; the pool stores S^T */
+  const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[seq] : -1;
+  float *pool = slot >= 0 ? p.state + (int64_t)slot * p.s_slot + (int64_t)head * p.s_h : NULL;
+  float s[KT][4];
+#pragma unroll
+  for (int j = 0; j < KT; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      s[j][e] = pool ? pool[(int64_t)(vcol0 + g8 + 8 * (e >> 1)) * p.s_v + (int64_t)(8 * j + 2 * t4 + (e & 1)) * p.s_k]
+                     : 0.f;
+
+  const int t_begin = p.cu_seqlens[seq], t_end = p.cu_seqlens[seq + 1];
+  const int nchunks = (t_end - t_begin + 63) / 64;
+  const int64_t chunk_base = p.chunk_offsets[seq];
+  const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
+
+  if (stages > 1) {
+    for (int st = 0; st < stages - 1; ++st) {
+      if (st < nchunks) {
+        int t0 = t_begin + 64 * st;
+        gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem + (size_t)st * SM::stage, head, vb, t0,
+                                                     min(64, t_end - t0));
+      }
+      gdn_cp_async_commit();
+    }
+  }
+
+  for (int c = 0; c < nchunks; ++c) {
+    const int t0 = t_begin + 64 * c;
+    const int L = min(64, t_end - t0);
+    unsigned char *st = gdn_smem + (size_t)(c % stages) * SM::stage;
+    if (stages == 1) {
+      __syncthreads(); /* every warp is done with the previous chunk's buffer */
+      gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, head, vb, t0, L);
+      gdn_cp_async_commit();
+      gdn_cp_async_wait<0>();
+    } else if (stages == 2) {
+      gdn_cp_async_wait<0>();
+    } else if (stages == 3) {
+      gdn_cp_async_wait<1>();
+    } else {
+      gdn_cp_async_wait<2>();
+    }
+    __syncthreads(); /* chunk c landed for all; chunk c-1's buffer is free */
+    if (stages > 1) {
+      const int cn = c + stages - 1;
+      if (cn < nchunks) {
+        const int tn = t_begin + 64 * cn;
+        gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem + (size_t)(cn % stages) * SM::stage, head, vb, tn,
+                                                     min(64, t_end - tn));
+      }
+      gdn_cp_async_commit();
+    }
+    const elem *Ks = (const elem *)(st + SM::off_k);
+    const elem *Ws = (const elem *)(st + SM::off_w);
+    const elem *Us = (const elem *)(st + SM::off_u);
+    const float *Gs = (const float *)(st + SM::off_g);
+
+    /* Per-token factors, once per warp (two tokens a lane) instead of per fragment element:
+     * fc = kf e^g (folded w), ff = kf e^{g_last - g} (state update), fo = scale qf e^g (o). */
+    const float g_last = has_g ? Gs[L - 1] : 0.f;
+    float *fc = fac + warp * 192, *ff = fc + 64, *fo = ff + 64;
+    {
+      const float *Kf = (const float *)(st + SM::off_kf);
+      const float *Qf = (const float *)(st + SM::off_qf);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = lane + 32 * h;
+        const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? __expf(g) : 1.f;
+        if (FOLD) fc[r] = kf * eg;
+        ff[r] = has_g ? kf * __expf(g_last - g) : kf;
+        if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
+      }
+      __syncwarp();
+    }
+
+    /* ---- S in 16 bits: sb[j][hf] packs S^T row g + 8hf, keys 8j + 2t..+1 */
+    uint32_t sb[KT][2];
+#pragma unroll
+    for (int j = 0; j < KT; ++j) {
+      sb[j][0] = gdn_pack2<IS_F16>(s[j][0], s[j][1]);
+      sb[j][1] = gdn_pack2<IS_F16>(s[j][2], s[j][3]);
+    }
+
+    /* ---- h_c = S, [K][V] rows */
+    if (p.h != NULL) {
+      const int64_t hbase = (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0;
+      if (p.h_f32) {
+        float *hp = (float *)p.h + hbase;
+#pragma unroll
+        for (int j = 0; j < KT; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            hp[(int64_t)(8 * j + 2 * t4 + (e & 1)) * p.h_sk + g8 + 8 * (e >> 1)] = s[j][e];
+      } else {
+        elem *hp = (elem *)p.h + hbase;
+#pragma unroll
+        for (int j = 0; j < KT; ++j)
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(hp, p.h_sk, sb[j][hf], 8 * j, hf, K);
+      }
+    }
+
+    /* ---- v_new^T [16 v x 64 tokens] = u^T - S^T w^T; folded (w = Tu diag(c) k, u = Tu v,
+     * c_j = kf_j e^{g_j}): v_new^T = (v^T - (S^T k^T) diag(c)) Tu^T */
+    float vt[8][4];
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) vt[n][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < K / 16; ++kk) {
+      const uint32_t a[4] = {sb[2 * kk][0], sb[2 * kk][1], sb[2 * kk + 1][0], sb[2 * kk + 1][1]};
+#pragma unroll
+      for (int np = 0; np < 4; ++np) {
+        uint32_t b[4];
+        gdn_load_b_nk(b, FOLD ? Ks : Ws, KP, 16 * kk, 16 * np);
+        gdn_mma<IS_F16>(vt[2 * np], a, b[0], b[1]);
+        gdn_mma<IS_F16>(vt[2 * np + 1], a, b[2], b[3]);
+      }
+    }
+    uint32_t ya[8][2]; /* folded: Y = v^T - X diag(c) in 16 bits, as A fragments */
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      /* u^T (v^T) accumulator pairs: B fragments of the block stored [token][v] (b0: tokens 16np.., v g) */
+      uint32_t b[4];
+      gdn_load_b_kn(b, Us, BVP, 16 * np, ucol);
+      const uint32_t bu[4] = {b[0], b[2], b[1], b[3]}; /* (n, hf) = (2np,0) (2np,1) (2np+1,0) (2np+1,1) */
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int n = 2 * np + (q >> 1), hf = q & 1;
+        const float2 uu = gdn_unpack2<IS_F16>(bu[q]);
+        float *acc = vt[n] + 2 * hf;
+        if (FOLD) {
+          const float2 cc = *(const float2 *)(fc + 8 * n + 2 * t4);
+          ya[n][hf] = gdn_pack2<IS_F16>(uu.x - acc[0] * cc.x, uu.y - acc[1] * cc.y);
+        } else {
+          acc[0] = uu.x - acc[0];
+          acc[1] = uu.y - acc[1];
+        }
+      }
+    }
+    if (FOLD) {
+      const elem *Tus = Ws;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) vt[n][e] = 0.f;
+      /* Tu is lower triangular: token block np of v_new takes blocks kb <= np of Y */
+#pragma unroll
+      for (int np = 0; np < 4; ++np)
+#pragma unroll
+        for (int kb = 0; kb < 4; ++kb) {
+          if (kb <= np) {
+            const uint32_t a[4] = {ya[2 * kb][0], ya[2 * kb][1], ya[2 * kb + 1][0], ya[2 * kb + 1][1]};
+            uint32_t b[4];
+            gdn_load_b_nk(b, Tus, SM::AP, 16 * kb, 16 * np);
+            gdn_mma<IS_F16>(vt[2 * np], a, b[0], b[1]);
+            gdn_mma<IS_F16>(vt[2 * np + 1], a, b[2], b[3]);
+          }
+        }
+    }
+
+    /* 16-bit v_new (for o and the output) and v' = kf e^{g_last - g} v_new (for S) */
+    uint32_t vn[8][2], vp[8][2];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const float2 fp = *(const float2 *)(ff + 8 * n + 2 * t4);
+      const float f0 = fp.x, f1 = fp.y;
+      vn[n][0] = gdn_pack2<IS_F16>(vt[n][0], vt[n][1]);
+      vn[n][1] = gdn_pack2<IS_F16>(vt[n][2], vt[n][3]);
+      vp[n][0] = gdn_pack2<IS_F16>(vt[n][0] * f0, vt[n][1] * f1);
+      vp[n][1] = gdn_pack2<IS_F16>(vt[n][2] * f0, vt[n][3] * f1);
+    }
+    if (p.v_new != NULL) {
+      elem *vb_out = (elem *)p.v_new + (int64_t)t0 * p.vn_st + (int64_t)head * p.vn_sh + vcol0;
+#pragma unroll
+      for (int n = 0; n < 8; ++n)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(vb_out, p.vn_st, vn[n][hf], 8 * n, hf, L);
+    }
+
+    /* ---- S^T = decay S^T + v'^T k: before o, so its mma chain interleaves with o's (o uses
+     * the 16-bit copy sb of the chunk's entering state) */
+    const float decay = has_g ? __expf(g_last) : 1.f;
+    if (p.gk != NULL) {
+      const float *Gkl = (const float *)(st + SM::off_gkl);
+#pragma unroll
+      for (int j = 0; j < KT; ++j) {
+        const float d0 = decay * __expf(Gkl[8 * j + 2 * t4]), d1 = decay * __expf(Gkl[8 * j + 2 * t4 + 1]);
+        s[j][0] *= d0; s[j][1] *= d1; s[j][2] *= d0; s[j][3] *= d1;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < KT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] *= decay;
+    }
+#pragma unroll
+    for (int kb = 0; kb < 4; ++kb) {
+      const uint32_t a[4] = {vp[2 * kb][0], vp[2 * kb][1], vp[2 * kb + 1][0], vp[2 * kb + 1][1]};
+#pragma unroll
+      for (int jp = 0; jp < K / 16; ++jp) {
+        uint32_t b[4];
+        gdn_load_b_kn(b, Ks, KP, 16 * kb, 16 * jp);
+        gdn_mma<IS_F16>(s[2 * jp], a, b[0], b[1]);
+        gdn_mma<IS_F16>(s[2 * jp + 1], a, b[2], b[3]);
+      }
+    }
+
+    /* ---- o = (scale qf e^g) (q S) + aqk v_new, [64 tokens x 16 v] */
+    if (O_MODE) {
+      const elem *Qs = (const elem *)(st + SM::off_q);
+      const elem *As = (const elem *)(st + SM::off_a);
+      float oa[4][2][4];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int nv = 0; nv < 2; ++nv)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) oa[mi][nv][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < K / 16; ++kk) {
+#pragma unroll
+        for (int mi = 0; mi < 4; ++mi) {
+          uint32_t a[4];
+          gdn_load_a(a, Qs, KP, 16 * mi, 16 * kk);
+          gdn_mma<IS_F16>(oa[mi][0], a, sb[2 * kk][0], sb[2 * kk + 1][0]);
+          gdn_mma<IS_F16>(oa[mi][1], a, sb[2 * kk][1], sb[2 * kk + 1][1]);
+        }
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int i = 16 * mi + g8 + 8 * hf;
+          const float sc = fo[i];
+#pragma unroll
+          for (int nv = 0; nv < 2; ++nv) {
+            oa[mi][nv][2 * hf] *= sc;
+            oa[mi][nv][2 * hf + 1] *= sc;
+          }
+        }
+        /* causal: token blocks kb <= mi of aqk */
+#pragma unroll
+        for (int kb = 0; kb < 4; ++kb) {
+          if (kb <= mi) {
+            uint32_t a[4];
+            gdn_load_a(a, As, SM::AP, 16 * mi, 16 * kb);
+            gdn_mma<IS_F16>(oa[mi][0], a, vn[2 * kb][0], vn[2 * kb + 1][0]);
+            gdn_mma<IS_F16>(oa[mi][1], a, vn[2 * kb][1], vn[2 * kb + 1][1]);
+          }
+        }
+      }
+      elem *ob = (elem *)p.o + (int64_t)t0 * p.o_st + (int64_t)head * p.o_sh + vcol0 + 2 * t4;
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int hf = 0; hf < 2; ++hf) {
+          const int i = 16 * mi + g8 + 8 * hf;
+          if (i < L) {
+#pragma unroll
+            for (int nv = 0; nv < 2; ++nv)
+              *(uint32_t *)(ob + (int64_t)i * p.o_st + 8 * nv) =
+                  gdn_pack2<IS_F16>(oa[mi][nv][2 * hf], oa[mi][nv][2 * hf + 1]);
+          }
+        }
+    }
+  }
+  gdn_cp_async_wait<0>();
+
+  /* ---- final state back to the pool, in place */
+  if (pool != NULL) {
+#pragma unroll
+    for (int j = 0; j < KT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        pool[(int64_t)(vcol0 + g8 + 8 * (e >> 1)) * p.s_v + (int64_t)(8 * j + 2 * t4 + (e & 1)) * p.s_k] = s[j][e];
+  }
+}
+
+#endif
