@@ -151,6 +151,40 @@ static void test_scan_o_and_intra(void) {
   t.o.data = at(10); /* o aliases q */
   CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "overlaps");
 
+  /* the folded WY form: v + tu instead of w + u */
+  gdn_chunk_scan_o_args f = s;
+  f.w = gdn_tensor_none();
+  f.u = gdn_tensor_none();
+  f.v = gdn_tensor_3d(at(90), GDN_DTYPE_BF16, 256, 4, 128);
+  f.tu = gdn_tensor_3d(at(100), GDN_DTYPE_BF16, 256, 4, 64);
+  CHECK_OK(gdn_chunk_scan_o_validate(&f));
+  gdn_device_info hop = gdn_device_info_hopper();
+  gdn_scan_config fc;
+  CHECK_OK(gdn_chunk_scan_o_plan(&f, &hop, &fc));
+  CHECK(fc.o_mode == 2 && fc.column_split == 1 && fc.bv == 16 * fc.num_warps &&
+            fc.smem_bytes <= hop.smem_per_block_optin,
+        "folded plan: o_mode %d col %d BV %d warps %d smem %zu", fc.o_mode, fc.column_split, fc.bv, fc.num_warps,
+        fc.smem_bytes);
+  setenv("GDN_CHUNK_H_COLUMN_SPLIT", "0", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&f, &hop, &fc), GDN_ERROR_UNSUPPORTED, "column-split");
+  unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
+  t = f;
+  t.w = s.w; /* both forms */
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "not both");
+  t = f;
+  t.tu = gdn_tensor_3d(at(100), GDN_DTYPE_BF16, 256, 4, 128); /* tu is 64 wide */
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "tu");
+  t = f;
+  t.gk = gdn_tensor_3d(at(110), GDN_DTYPE_F32, 256, 4, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_UNSUPPORTED, "gk");
+  t = f;
+  t.q = gdn_tensor_3d(at(10), GDN_DTYPE_BF16, 256, 2, 256);
+  t.k = gdn_tensor_3d(at(20), GDN_DTYPE_BF16, 256, 2, 256);
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_UNSUPPORTED, "K <= 128");
+  t = f;
+  t.v = gdn_tensor_none();
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "v");
+
   gdn_chunk_intra_args ia;
   memset(&ia, 0, sizeof ia);
   ia.mode = GDN_INTRA_KKT_SOLVE;
@@ -179,6 +213,33 @@ static void test_scan_o_and_intra(void) {
   CHECK_OK(gdn_chunk_intra_plan(&ia, &dev, &icfg));
   CHECK(icfg.per_key == 0 && icfg.smem_bytes <= dev.smem_per_block_optin, "intra config: per_key %d, %zu bytes",
         icfg.per_key, icfg.smem_bytes);
+
+  /* FUSED with only tu: no v needed, and smaller than with w / u (four CTAs per SM at K = 128) */
+  gdn_chunk_intra_args fu = ia;
+  fu.mode = GDN_INTRA_FUSED;
+  fu.A_inv = gdn_tensor_none();
+  fu.tu = gdn_tensor_3d(at(80), GDN_DTYPE_BF16, 256, 4, 64);
+  CHECK_OK(gdn_chunk_intra_validate(&fu));
+  gdn_chunk_intra_config tcfg, wcfg;
+  CHECK_OK(gdn_chunk_intra_plan(&fu, &dev, &tcfg));
+  gdn_chunk_intra_args fw = fu;
+  fw.tu = gdn_tensor_none();
+  fw.v = gdn_tensor_3d(at(50), GDN_DTYPE_BF16, 256, 4, 128);
+  fw.w = gdn_tensor_3d(at(60), GDN_DTYPE_BF16, 256, 4, 128);
+  fw.u = gdn_tensor_3d(at(70), GDN_DTYPE_BF16, 256, 4, 128);
+  CHECK_OK(gdn_chunk_intra_plan(&fw, &dev, &wcfg));
+  CHECK(4 * (tcfg.smem_bytes + 1024) <= 228 * 1024 && tcfg.smem_bytes < wcfg.smem_bytes,
+        "tu-only intra smem %zu (w/u: %zu)", tcfg.smem_bytes, wcfg.smem_bytes);
+  fw = fu;
+  fw.tu = gdn_tensor_3d(at(80), GDN_DTYPE_F32, 256, 4, 64);
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&fw), GDN_ERROR_INVALID_ARGUMENT, "tu");
+  fw = fu;
+  fw.gk = gdn_tensor_3d(at(90), GDN_DTYPE_F32, 256, 4, 128);
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&fw), GDN_ERROR_UNSUPPORTED, "tu");
+  fw = fu;
+  fw.mode = GDN_INTRA_KKT_SOLVE;
+  fw.A_inv = ia.A_inv;
+  CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&fw), GDN_ERROR_INVALID_ARGUMENT, "tu");
 }
 
 static void test_prologue_and_batch(void) {
