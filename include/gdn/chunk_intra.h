@@ -54,6 +54,8 @@ typedef struct gdn_chunk_intra_args {
 
 typedef struct gdn_chunk_intra_config {
   int per_key;      /* 1: the CUDA-core per-key-gate kernel */
+  int heads_per_cta; /* > 1: FUSED with only aqk / tu / qf / kf out and q, k shared by G value
+                        heads: one CTA per (chunk, k head) shares q.k^T and k.k^T over them */
   int threads;
   size_t smem_bytes;
 } gdn_chunk_intra_config;

@@ -34,6 +34,7 @@ typedef struct gdn_intra_params {
   float *kf; int64_t kf_st, kf_sh;
   float scale;
   int l2norm;
+  int heads_per_cta; /* > 1: the grouped kernel (value heads sharing one q / k head) */
 } gdn_intra_params;
 
 /* Shared memory of the tensor-core path (scalar gate). One region is reused in turn
@@ -49,6 +50,12 @@ GDN_HD static inline int gdn_intra_v_pitch(int V) { return V > 0 ? V + 8 : 0; }
 static inline size_t gdn_intra_fast_smem(int K, int V) {
   return (size_t)64 * (size_t)(K + 8) * 2u + (size_t)64 * (size_t)gdn_intra_v_pitch(V) * 2u +
          gdn_intra_fast_region(K, V) + 64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
+}
+
+/* Shared memory of the grouped folded-form kernel (G value heads per CTA). */
+static inline size_t gdn_intra_group_smem(int K, int G) {
+  return (size_t)64 * (size_t)(K + 8) * 2u + gdn_intra_fast_region(K, 0) + 64u * 65u * 4u + 3u * 16u * 17u * 4u +
+         2u * 64u * 4u + (size_t)G * 2u * 64u * 4u;
 }
 
 /* Shared memory of the per-key-gate path. */
