@@ -71,6 +71,30 @@ __device__ __forceinline__ void gdn_ldmatrix_x4_trans(uint32_t r[4], const void 
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(gdn_smem_addr(p)));
 }
 
+/* Stores four 8x8 16-bit matrices transposed: register i of every lane holds its
+ * fragment pair of matrix i (row lane/4, columns 2(lane%4)..+1), lanes 8i..8i+7 give the
+ * addresses of matrix i's 8 stored rows, and stored row r receives fragment column r.
+ * sm_90 has stmatrix; older targets write the same bytes one element at a time. */
+__device__ __forceinline__ void gdn_stmatrix_x4_trans(void *row_addr, const uint32_t r[4]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(gdn_smem_addr(row_addr)),
+               "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+               : "memory");
+#else
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    /* row c of matrix i starts at the address lane 8i + c gave */
+    const int c = 2 * (lane & 3);
+    uint16_t *r0 = (uint16_t *)__shfl_sync(0xffffffffu, (unsigned long long)row_addr, 8 * i + c);
+    uint16_t *r1 = (uint16_t *)__shfl_sync(0xffffffffu, (unsigned long long)row_addr, 8 * i + c + 1);
+    r0[lane >> 2] = (uint16_t)(r[i] & 0xffffu);
+    r1[lane >> 2] = (uint16_t)(r[i] >> 16);
+  }
+  __syncwarp();
+#endif
+}
+
 /* A fragment of the 16x16 block at (row0, col0) of a row-major tile with row pitch `ld`
  * (elements): A[m][k] = tile[row0 + m][col0 + k]. */
 template <typename T>

@@ -34,6 +34,29 @@ __device__ __forceinline__ void gdn_col_store_pair(void *base, int64_t ld, uint3
   if (r < rows_valid) *(uint32_t *)((uint16_t *)base + (int64_t)r * ld + (g8 & ~1) + 8 * hf) = v;
 }
 
+/* Same as gdn_col_store_pair for a whole [8 NJ rows x 16] tile x[j][hf], through the
+ * warp's staging tile (8 NJ rows, pitch 24): stmatrix.trans, then 16-byte stores of full
+ * 32-byte row segments. Rows >= rows_valid are not stored. Ends warp-synchronized. */
+template <int NJ>
+__device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], uint16_t *stage, void *base, int64_t ld,
+                                                   int rows_valid) {
+  static_assert(NJ % 2 == 0, "pairs of 8-row blocks");
+  const int lane = threadIdx.x & 31, m = lane >> 3, r = lane & 7;
+#pragma unroll
+  for (int j = 0; j < NJ; j += 2) {
+    const uint32_t regs[4] = {x[j][0], x[j][1], x[j + 1][0], x[j + 1][1]};
+    gdn_stmatrix_x4_trans(stage + (8 * (j + (m >> 1)) + r) * 24 + 8 * (m & 1), regs);
+  }
+  __syncwarp();
+#pragma unroll
+  for (int k = 0; k < NJ / 2; ++k) {
+    const int chunk = lane + 32 * k, row = chunk >> 1, half = chunk & 1;
+    if (row < rows_valid)
+      *(uint4 *)((uint16_t *)base + (int64_t)row * ld + 8 * half) = *(const uint4 *)(stage + row * 24 + 8 * half);
+  }
+  __syncwarp();
+}
+
 template <int K, int W, int IS_F16, int O_MODE, int FOLD>
 __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -60,6 +83,8 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
   const int vcol0 = vb * BV + ucol;    /* ... and in V */
   const int stages = p.stages;
   float *fac = (float *)(gdn_smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
+  /* chunk_delta_h: per-warp staging tile for the h and v_new stores, [K rows][24] */
+  uint16_t *ostage = (uint16_t *)(fac + W * 192) + warp * (K * 24);
 
   /* ---- S^T [16 v x K]: s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)]; the pool stores S^T */
   const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[seq] : -1;
@@ -155,6 +180,8 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 #pragma unroll
           for (int e = 0; e < 4; ++e)
             hp[(int64_t)(8 * j + 2 * t4 + (e & 1)) * p.h_sk + g8 + 8 * (e >> 1)] = s[j][e];
+      } else if (O_MODE == 0 && p.h_vec16) {
+        gdn_col_store_tile<KT>(sb, ostage, (elem *)p.h + hbase, p.h_sk, K);
       } else {
         elem *hp = (elem *)p.h + hbase;
 #pragma unroll
@@ -237,10 +264,14 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
     }
     if (p.v_new != NULL) {
       elem *vb_out = (elem *)p.v_new + (int64_t)t0 * p.vn_st + (int64_t)head * p.vn_sh + vcol0;
+      if (O_MODE == 0) { /* v_new rows are 16-byte aligned (validated) */
+        gdn_col_store_tile<8>(vn, ostage, vb_out, p.vn_st, L);
+      } else {
 #pragma unroll
-      for (int n = 0; n < 8; ++n)
+        for (int n = 0; n < 8; ++n)
 #pragma unroll
-        for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(vb_out, p.vn_st, vn[n][hf], 8 * n, hf, L);
+          for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(vb_out, p.vn_st, vn[n][hf], 8 * n, hf, L);
+      }
     }
 
     /* ---- S^T = decay S^T + v'^T k: before o, so its mma chain interleaves with o's (o uses

@@ -23,6 +23,7 @@ typedef struct gdn_scan_params {
   const float *kf; int64_t kf_st, kf_sh;   /* optional row factor of v_new in the update (e.g. 1/||k||) */
   float *state; int64_t s_slot, s_h, s_v, s_k; /* pool [slots, Hv, V, K], or NULL */
   void *h; int64_t h_sc, h_sh, h_sk; int h_f32;  /* [NT, Hv, K, V] or NULL */
+  int h_vec16;                           /* 16-bit h with 16-byte aligned rows: vector stores */
   void *v_new; int64_t vn_st, vn_sh;     /* or NULL */
   void *o; int64_t o_st, o_sh;           /* fused-output mode only */
   float scale;
@@ -45,9 +46,11 @@ static inline size_t gdn_scan_smem_bytes(int K, int BV, int stages, int o_mode) 
 }
 
 /* The column-split kernel keeps S and v_new in registers: the stages, plus per warp
- * (BV / 16 of them) three 64-float rows of per-token factors. */
+ * (BV / 16 of them) three 64-float rows of per-token factors and, for chunk_delta_h, a
+ * [K][24] 16-bit staging tile for the h / v_new stores. */
 static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mode) {
-  return (size_t)stages * gdn_scan_stage_bytes(K, BV, o_mode) + (size_t)(BV / 16) * 3u * 64u * 4u;
+  return (size_t)stages * gdn_scan_stage_bytes(K, BV, o_mode) +
+         (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u));
 }
 
 #endif

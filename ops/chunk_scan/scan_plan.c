@@ -1,4 +1,5 @@
 /* Validation, launch-config choice and kernel parameters of the chunk state scan. */
+#include <stdint.h>
 #include <string.h>
 #include "core/check.h"
 #include "ops/chunk_scan/scan_plan.h"
@@ -271,6 +272,14 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   return GDN_SUCCESS;
 }
 
+/* Whether every row of a 16-bit tensor starts on a 16-byte boundary (no error recorded). */
+static int rows_aligned16(const gdn_tensor *t) {
+  if ((uintptr_t)t->data % 16u != 0) return 0;
+  for (int d = 0; d < t->rank - 1; ++d)
+    if (t->sizes[d] > 1 && (t->strides[d] * 2) % 16 != 0) return 0;
+  return 1;
+}
+
 gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *cfg, gdn_scan_params *p,
                             int64_t *grid) {
   GDN_TRY(gdn_scan_validate(pb));
@@ -308,6 +317,7 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (pb->h) {
     p->h = pb->h->data; p->h_sc = pb->h->strides[0]; p->h_sh = pb->h->strides[1]; p->h_sk = pb->h->strides[2];
     p->h_f32 = pb->h->dtype == GDN_DTYPE_F32;
+    p->h_vec16 = !p->h_f32 && rows_aligned16(pb->h);
   }
   if (pb->v_new) { p->v_new = pb->v_new->data; p->vn_st = pb->v_new->strides[0]; p->vn_sh = pb->v_new->strides[1]; }
   if (pb->o) { p->o = pb->o->data; p->o_st = pb->o->strides[0]; p->o_sh = pb->o->strides[1]; }
