@@ -212,7 +212,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
           *(uint32_t *)(Sb + kk * BVP + col0 + 8 * nt + 2 * t4) =
               gdn_pack2<IS_F16>(acc_s[mt][nt][2 * hf], acc_s[mt][nt][2 * hf + 1]);
         }
-    if (p.h != NULL) {
+    if (p.h != NULL && !p.h_vec16) {
       const int64_t hrow = (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + (int64_t)(srow0 + g8) * p.h_sk + vcol0 + 2 * t4;
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -251,6 +251,15 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
                                                      min(64, t_end - tn));
       }
       gdn_cp_async_commit();
+    }
+    if (p.h != NULL && p.h_vec16) {
+      /* 16-bit h with 16-byte aligned rows: copied from Sb (complete since (A); rewritten
+       * only after (B)) in 16-byte row pieces instead of 4-byte fragment pairs */
+      elem *hb = (elem *)p.h + (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + (int64_t)vb * BV;
+      for (int idx = threadIdx.x; idx < K * (BV / 8); idx += NT) {
+        const int row = idx / (BV / 8), c8 = (idx % (BV / 8)) * 8;
+        *(uint4 *)(hb + (int64_t)row * p.h_sk + c8) = *(const uint4 *)(Sb + row * BVP + c8);
+      }
     }
 
     /* ---- w S (and q S) for token rows [16wr, 16wr+16) */
