@@ -68,14 +68,11 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
   static_assert(K == 64 || K == 128, "the column-split scan holds S^T in registers: K <= 128");
 
   extern __shared__ __align__(16) unsigned char gdn_smem[];
-  const gdn_batch_header *hdr = p.header;
-  if (hdr->status != 0) return;
-  const int nvb = p.V / BV;
-  const int64_t bid = blockIdx.x;
-  const int vb = (int)(bid % nvb);
-  const int head = (int)((bid / nvb) % p.Hv);
-  const int seq = (int)(bid / ((int64_t)nvb * p.Hv));
-  if (seq >= hdr->num_seqs) return;
+  gdn_scan_work w;
+  if (!gdn_scan_work_at<BV>(p, w)) return;
+  const int vb = w.vb, head = w.head, t_begin = w.t_begin, t_end = w.t_end, nchunks = w.nchunks;
+  const int64_t chunk_base = w.chunk_base;
+  float *pool = w.pool;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g8 = lane >> 2, t4 = lane & 3;
@@ -87,8 +84,6 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
   uint16_t *ostage = (uint16_t *)(fac + W * 192) + warp * (K * 24);
 
   /* ---- S^T [16 v x K]: s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)]; the pool stores S^T */
-  const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[seq] : -1;
-  float *pool = slot >= 0 ? p.state + (int64_t)slot * p.s_slot + (int64_t)head * p.s_h : NULL;
   float s[KT][4];
 #pragma unroll
   for (int j = 0; j < KT; ++j)
@@ -97,48 +92,16 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
       s[j][e] = pool ? pool[(int64_t)(vcol0 + g8 + 8 * (e >> 1)) * p.s_v + (int64_t)(8 * j + 2 * t4 + (e & 1)) * p.s_k]
                      : 0.f;
 
-  const int t_begin = p.cu_seqlens[seq], t_end = p.cu_seqlens[seq + 1];
-  const int nchunks = (t_end - t_begin + 63) / 64;
-  const int64_t chunk_base = p.chunk_offsets[seq];
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
 
-  if (stages > 1) {
-    for (int st = 0; st < stages - 1; ++st) {
-      if (st < nchunks) {
-        int t0 = t_begin + 64 * st;
-        gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem + (size_t)st * SM::stage, head, vb, t0,
-                                                     min(64, t_end - t0));
-      }
-      gdn_cp_async_commit();
-    }
-  }
+  gdn_scan_prefetch<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem, w);
 
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
     unsigned char *st = gdn_smem + (size_t)(c % stages) * SM::stage;
-    if (stages == 1) {
-      __syncthreads(); /* every warp is done with the previous chunk's buffer */
-      gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, head, vb, t0, L);
-      gdn_cp_async_commit();
-      gdn_cp_async_wait<0>();
-    } else if (stages == 2) {
-      gdn_cp_async_wait<0>();
-    } else if (stages == 3) {
-      gdn_cp_async_wait<1>();
-    } else {
-      gdn_cp_async_wait<2>();
-    }
-    __syncthreads(); /* chunk c landed for all; chunk c-1's buffer is free */
-    if (stages > 1) {
-      const int cn = c + stages - 1;
-      if (cn < nchunks) {
-        const int tn = t_begin + 64 * cn;
-        gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem + (size_t)(cn % stages) * SM::stage, head, vb, tn,
-                                                     min(64, t_end - tn));
-      }
-      gdn_cp_async_commit();
-    }
+    /* chunk c landed for all; chunk c-1's buffer is free and takes chunk c + stages - 1 */
+    gdn_scan_stage_in<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem, w, c);
     const elem *Ks = (const elem *)(st + SM::off_k);
     const elem *Ws = (const elem *)(st + SM::off_w);
     const elem *Us = (const elem *)(st + SM::off_u);

@@ -101,6 +101,82 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
   }
 }
 
+/* Where a CTA of either scan kernel works: (sequence, value head, V-block) of
+ * blockIdx.x, the sequence's tokens and chunks, and its state-pool slice (NULL: zero
+ * initial state, no write-back). False when the batch failed its check or the CTA is
+ * past the batch's sequences. */
+struct gdn_scan_work {
+  int seq, head, vb, t_begin, t_end, nchunks;
+  int64_t chunk_base;
+  float *pool;
+};
+template <int BV>
+__device__ __forceinline__ bool gdn_scan_work_at(const gdn_scan_params &p, gdn_scan_work &w) {
+  const gdn_batch_header *hdr = p.header;
+  if (hdr->status != 0) return false;
+  const int nvb = p.V / BV;
+  const int64_t bid = blockIdx.x;
+  w.vb = (int)(bid % nvb);
+  w.head = (int)((bid / nvb) % p.Hv);
+  w.seq = (int)(bid / ((int64_t)nvb * p.Hv));
+  if (w.seq >= hdr->num_seqs) return false;
+  const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[w.seq] : -1;
+  w.pool = slot >= 0 ? p.state + (int64_t)slot * p.s_slot + (int64_t)w.head * p.s_h : NULL;
+  w.t_begin = p.cu_seqlens[w.seq];
+  w.t_end = p.cu_seqlens[w.seq + 1];
+  w.nchunks = (w.t_end - w.t_begin + 63) / 64;
+  w.chunk_base = p.chunk_offsets[w.seq];
+  return true;
+}
+
+/* Issues the loads of chunk c into stage buffer `st` (none past the last chunk). */
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD>
+__device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, unsigned char *st, const gdn_scan_work &w,
+                                                    int c) {
+  if (c < w.nchunks) {
+    const int t0 = w.t_begin + 64 * c;
+    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, w.head, w.vb, t0, min(64, w.t_end - t0));
+  }
+}
+
+/* The cp.async pipeline over the stage buffers at `base`: gdn_scan_prefetch issues
+ * chunks 0 .. stages-2 (one commit group each); gdn_scan_stage_in(c) returns once chunk
+ * c's buffer (c % stages) has landed for every thread (a CTA barrier, which also means
+ * every thread is done with chunk c-1), and refills chunk c-1's buffer with c + stages - 1.
+ * With one stage chunk c is loaded there and waited for. */
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
+__device__ __forceinline__ void gdn_scan_prefetch(const gdn_scan_params &p, unsigned char *base, const gdn_scan_work &w) {
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
+  for (int c = 0; c < p.stages - 1; ++c) {
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base + (size_t)c * SM::stage, w, c);
+    gdn_cp_async_commit();
+  }
+}
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
+__device__ __forceinline__ void gdn_scan_stage_in(const gdn_scan_params &p, unsigned char *base, const gdn_scan_work &w,
+                                                  int c) {
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
+  const int stages = p.stages;
+  if (stages == 1) {
+    __syncthreads(); /* every thread is done with the previous chunk's buffer */
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base, w, c);
+    gdn_cp_async_commit();
+    gdn_cp_async_wait<0>();
+  } else if (stages == 2) {
+    gdn_cp_async_wait<0>();
+  } else if (stages == 3) {
+    gdn_cp_async_wait<1>();
+  } else {
+    gdn_cp_async_wait<2>();
+  }
+  __syncthreads(); /* chunk c landed for every thread; chunk c-1 fully consumed */
+  if (stages > 1) {
+    const int cn = c + stages - 1;
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base + (size_t)(cn % stages) * SM::stage, w, cn);
+    gdn_cp_async_commit();
+  }
+}
+
 /* Loads (LOAD) or stores this thread's fragment of S [K x BV] from / to a pool slot,
  * which stores S transposed ([V][K], any strides); a NULL pool loads zeros. */
 template <int MT, int NTW, bool LOAD>
@@ -136,14 +212,10 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   static_assert(K % 64 == 0, "K is a multiple of 64");
 
   extern __shared__ __align__(16) unsigned char gdn_smem[];
-  const gdn_batch_header *hdr = p.header;
-  if (hdr->status != 0) return;
-  const int nvb = p.V / BV;
-  const int64_t bid = blockIdx.x;
-  const int vb = (int)(bid % nvb);
-  const int head = (int)((bid / nvb) % p.Hv);
-  const int seq = (int)(bid / ((int64_t)nvb * p.Hv));
-  if (seq >= hdr->num_seqs) return;
+  gdn_scan_work w;
+  if (!gdn_scan_work_at<BV>(p, w)) return;
+  const int vb = w.vb, head = w.head, t_begin = w.t_begin, t_end = w.t_end, nchunks = w.nchunks;
+  const int64_t chunk_base = w.chunk_base;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wr = warp & 3, wc = warp >> 2;
@@ -160,14 +232,9 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   elem *Vs = Vo + 64 * BVP;
 
   /* ---- initial state (pool stores S transposed: [V][K]) */
-  const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[seq] : -1;
-  float *pool = slot >= 0 ? p.state + (int64_t)slot * p.s_slot + (int64_t)head * p.s_h : NULL;
   float acc_s[MT][NTW][4];
-  gdn_scan_state_io<MT, NTW, true>(acc_s, pool, p.s_v, p.s_k, srow0, vcol0);
+  gdn_scan_state_io<MT, NTW, true>(acc_s, w.pool, p.s_v, p.s_k, srow0, vcol0);
 
-  const int t_begin = p.cu_seqlens[seq], t_end = p.cu_seqlens[seq + 1];
-  const int nchunks = (t_end - t_begin + 63) / 64;
-  const int64_t chunk_base = p.chunk_offsets[seq];
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
 
   /* Output row pointers, advanced by 64 rows per chunk. */
@@ -176,16 +243,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
                          : NULL;
   const int64_t o_step = 64 * p.o_st, vn_step = 64 * p.vn_st;
 
-  if (stages > 1) {
-    for (int s = 0; s < stages - 1; ++s) {
-      if (s < nchunks) {
-        int t0 = t_begin + 64 * s;
-        gdn_scan_load_stage<K, BV, NT, O_MODE, elem>(p, stage_base + (size_t)s * SM::stage, head, vb, t0,
-                                                     min(64, t_end - t0));
-      }
-      gdn_cp_async_commit();
-    }
-  }
+  gdn_scan_prefetch<K, BV, NT, O_MODE, elem>(p, stage_base, w);
 
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
@@ -229,29 +287,8 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
         }
     }
 
-    if (stages == 1) {
-      __syncthreads(); /* everyone is done with the previous chunk's buffer */
-      gdn_scan_load_stage<K, BV, NT, O_MODE, elem>(p, st, head, vb, t0, L);
-      gdn_cp_async_commit();
-      gdn_cp_async_wait<0>();
-    } else if (stages == 2) {
-      gdn_cp_async_wait<0>();
-    } else if (stages == 3) {
-      gdn_cp_async_wait<1>();
-    } else {
-      gdn_cp_async_wait<2>();
-    }
-    __syncthreads(); /* (A) chunk c landed; Sb written; previous chunk fully consumed */
-
-    if (stages > 1) {
-      int cn = c + stages - 1;
-      if (cn < nchunks) {
-        int tn = t_begin + 64 * cn;
-        gdn_scan_load_stage<K, BV, NT, O_MODE, elem>(p, stage_base + (size_t)(cn % stages) * SM::stage, head, vb, tn,
-                                                     min(64, t_end - tn));
-      }
-      gdn_cp_async_commit();
-    }
+    /* (A): chunk c landed; Sb written; previous chunk fully consumed */
+    gdn_scan_stage_in<K, BV, NT, O_MODE, elem>(p, stage_base, w, c);
     if (p.h != NULL && p.h_vec16) {
       /* 16-bit h with 16-byte aligned rows: copied from Sb (complete since (A); rewritten
        * only after (B)) in 16-byte row pieces instead of 4-byte fragment pairs */
@@ -372,7 +409,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   gdn_cp_async_wait<0>();
 
   /* ---- final state back to the pool, in place */
-  if (pool != NULL) gdn_scan_state_io<MT, NTW, false>(acc_s, pool, p.s_v, p.s_k, srow0, vcol0);
+  if (w.pool != NULL) gdn_scan_state_io<MT, NTW, false>(acc_s, w.pool, p.s_v, p.s_k, srow0, vcol0);
 }
 
 #endif
