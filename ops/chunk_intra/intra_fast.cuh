@@ -131,6 +131,59 @@ __device__ __forceinline__ void gdn_intra_qkT_kkT(float aq[8][4], float ak[8][4]
   }
 }
 
+/* Stores this thread's aqk elements (rows 16*warp.. with i < L, all 64 columns):
+ * causal(scale rq_i rk_j e^{g_i - g_j} aq_ij). `out` points at the head's column 0 of row 0. */
+template <int IS_F16>
+__device__ __forceinline__ void gdn_intra_store_aqk(const float (&aq)[8][4], const float *rq, const float *rk,
+                                                    const float *g, float scale, typename gdn_elem<IS_F16>::T *out,
+                                                    int64_t out_st, int t0, int L) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    const int i = 16 * warp + g8 + 8 * hf;
+    if (i >= L) continue;
+    const float fi = scale * rq[i];
+    typename gdn_elem<IS_F16>::T *dst = out + (int64_t)(t0 + i) * out_st + 2 * t4;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+      const int j = 8 * nt + 2 * t4;
+      const float m0 = j <= i ? aq[nt][2 * hf] * fi * rk[j] * __expf(g[i] - g[j]) : 0.f;
+      const float m1 = j + 1 <= i ? aq[nt][2 * hf + 1] * fi * rk[j + 1] * __expf(g[i] - g[j + 1]) : 0.f;
+      *(uint32_t *)(dst + 8 * nt) = gdn_pack2<IS_F16>(m0, m1);
+    }
+  }
+}
+
+/* Writes this thread's elements of A = strict_lower(beta_i rk_i rk_j e^{g_i - g_j} ak_ij)
+ * (fp32, pitch GDN_AP) from the k.k^T accumulators; rows past the end are zero (skipping
+ * them also avoids e^{0 - g_j} overflow). */
+__device__ __forceinline__ void gdn_intra_write_a(const float (&ak)[8][4], const float *beta, const float *rk,
+                                                  const float *g, float *A, int L) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int i = 16 * warp + g8 + ((e >> 1) << 3), j = 8 * nt + 2 * t4 + (e & 1);
+      float v = 0.f;
+      if (j < i && i < L) v = ak[nt][e] * beta[i] * rk[i] * rk[j] * __expf(g[i] - g[j]);
+      A[i * GDN_AP + j] = v;
+    }
+}
+
+/* Stores Tu = T diag(beta) rows < L (16-bit, full 64 columns, zeros above the diagonal);
+ * `out` points at the head's column 0 of row 0. */
+template <int IS_F16>
+__device__ __forceinline__ void gdn_intra_store_tu(const float *T, const float *beta, typename gdn_elem<IS_F16>::T *out,
+                                                   int64_t out_st, int t0, int L) {
+  for (int idx = threadIdx.x; idx < L * 32; idx += blockDim.x) {
+    const int i = idx >> 5, j = (idx & 31) * 2;
+    const float ta = j <= i ? T[i * GDN_AP + j] * beta[j] : 0.f;
+    const float tb = j + 1 <= i ? T[i * GDN_AP + j + 1] * beta[j + 1] : 0.f;
+    *(uint32_t *)(out + (int64_t)(t0 + i) * out_st + j) = gdn_pack2<IS_F16>(ta, tb);
+  }
+}
+
 template <int K, int IS_F16>
 __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -143,8 +196,7 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
   const int t0 = p.cu_seqlens[seq] + GDN_CHUNK * (c - p.chunk_offsets[seq]);
   const int L = min(GDN_CHUNK, p.cu_seqlens[seq + 1] - t0);
   const int V = p.V, VP = gdn_intra_v_pitch(V);
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int g8 = lane >> 2, t4 = lane & 3;
+  const int tid = threadIdx.x;
 
   /* region R holds, in turn: the q tile (aqk), A (solve input), then Tw / Tu */
   elem *Ks = (elem *)gdn_smem;
@@ -226,36 +278,14 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
        * comes out of the same pass (into acc) */
       float aq[8][4];
       gdn_intra_qkT_kkT<K, IS_F16>(aq, acc, Qs, Ks);
-      elem *arow = (elem *)p.aqk + (int64_t)head * p.aqk_sh + 2 * t4;
-#pragma unroll
-      for (int hf = 0; hf < 2; ++hf) {
-        const int i = 16 * warp + g8 + 8 * hf;
-        if (i >= L) continue;
-        const float fi = p.scale * rq_s[i];
-        elem *dst = arow + (int64_t)(t0 + i) * p.aqk_st;
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-          const int j = 8 * nt + 2 * t4;
-          float m0 = j <= i ? aq[nt][2 * hf] * fi * rk_s[j] * __expf(g_s[i] - g_s[j]) : 0.f;
-          float m1 = j + 1 <= i ? aq[nt][2 * hf + 1] * fi * rk_s[j + 1] * __expf(g_s[i] - g_s[j + 1]) : 0.f;
-          *(uint32_t *)(dst + 8 * nt) = gdn_pack2<IS_F16>(m0, m1);
-        }
-      }
+      gdn_intra_store_aqk<IS_F16>(aq, rq_s, rk_s, g_s, p.scale, (elem *)p.aqk + (int64_t)head * p.aqk_sh, p.aqk_st, t0,
+                                  L);
       __syncthreads(); /* the q tile is dead: A takes its place */
     } else {
       /* ---- A = k k^T on tensor cores, rows 16*warp.., causal column blocks only */
       gdn_intra_xkT<K, IS_F16>(acc, Ks, Ks);
     }
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        int i = 16 * warp + g8 + ((e >> 1) << 3), j = 8 * nt + 2 * t4 + (e & 1);
-        float v = 0.f;
-        /* rows past the end are zero; skipping them also avoids e^{0 - g_j} overflow */
-        if (j < i && i < L) v = acc[nt][e] * beta_s[i] * rk_s[i] * rk_s[j] * __expf(g_s[i] - g_s[j]);
-        A[i * GDN_AP + j] = v;
-      }
+    gdn_intra_write_a(acc, beta_s, rk_s, g_s, A, L);
     if (p.qf && tid < L) p.qf[(int64_t)(t0 + tid) * p.qf_st + (int64_t)head * p.qf_sh] = rq_s[tid];
     if (p.kf && tid < L) p.kf[(int64_t)(t0 + tid) * p.kf_st + (int64_t)head * p.kf_sh] = rk_s[tid];
     __syncthreads();
@@ -271,16 +301,7 @@ __global__ void __launch_bounds__(128) gdn_intra_fast_kernel(const gdn_intra_par
       else ((elem *)p.a_inv)[off] = gdn_from_float<IS_F16>(t);
     }
   }
-  if (p.tu) {
-    /* Tu = T diag(beta), full 64-column rows (zeros above the diagonal) */
-    elem *dst = (elem *)p.tu + (int64_t)head * p.tu_sh;
-    for (int idx = tid; idx < L * 32; idx += 128) {
-      const int i = idx >> 5, j = (idx & 31) * 2;
-      const float ta = j <= i ? T[i * GDN_AP + j] * beta_s[j] : 0.f;
-      const float tb = j + 1 <= i ? T[i * GDN_AP + j + 1] * beta_s[j + 1] : 0.f;
-      *(uint32_t *)(dst + (int64_t)(t0 + i) * p.tu_st + j) = gdn_pack2<IS_F16>(ta, tb);
-    }
-  }
+  if (p.tu) gdn_intra_store_tu<IS_F16>(T, beta_s, (elem *)p.tu + (int64_t)head * p.tu_sh, p.tu_st, t0, L);
   if (!need_wu) return;
 
   /* ---- fold the column scalings into T, round to 16-bit for the products */

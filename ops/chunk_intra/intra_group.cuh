@@ -19,8 +19,7 @@ __global__ void __launch_bounds__(128) gdn_intra_group_kernel(const gdn_intra_pa
   const int seq = p.chunk_seq[c];
   const int t0 = p.cu_seqlens[seq] + GDN_CHUNK * (c - p.chunk_offsets[seq]);
   const int L = min(GDN_CHUNK, p.cu_seqlens[seq + 1] - t0);
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int g8 = lane >> 2, t4 = lane & 3;
+  const int tid = threadIdx.x;
 
   /* region R holds the q tile, then A */
   elem *Ks = (elem *)gdn_smem;
@@ -82,42 +81,11 @@ __global__ void __launch_bounds__(128) gdn_intra_group_kernel(const gdn_intra_pa
   for (int hh = 0; hh < G; ++hh) {
     const int64_t head = head0 + hh;
     const float *bs = beta_s + 64 * hh, *gs = g_s + 64 * hh;
-    /* aqk = causal(scale rq_i rk_j e^{g_i - g_j} q_i . k_j); full 64-column rows */
-    elem *arow = (elem *)p.aqk + head * p.aqk_sh + 2 * t4;
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      const int i = 16 * warp + g8 + 8 * hf;
-      if (i >= L) continue;
-      const float fi = p.scale * rq_s[i];
-      elem *dst = arow + (int64_t)(t0 + i) * p.aqk_st;
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int j = 8 * nt + 2 * t4;
-        const float m0 = j <= i ? aq[nt][2 * hf] * fi * rk_s[j] * __expf(gs[i] - gs[j]) : 0.f;
-        const float m1 = j + 1 <= i ? aq[nt][2 * hf + 1] * fi * rk_s[j + 1] * __expf(gs[i] - gs[j + 1]) : 0.f;
-        *(uint32_t *)(dst + 8 * nt) = gdn_pack2<IS_F16>(m0, m1);
-      }
-    }
-    /* A = strict_lower(beta_i rk_i rk_j e^{g_i - g_j} k_i . k_j) */
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int i = 16 * warp + g8 + ((e >> 1) << 3), j = 8 * nt + 2 * t4 + (e & 1);
-        float v = 0.f;
-        if (j < i && i < L) v = ak[nt][e] * bs[i] * rk_s[i] * rk_s[j] * __expf(gs[i] - gs[j]);
-        A[i * GDN_AP + j] = v;
-      }
+    gdn_intra_store_aqk<IS_F16>(aq, rq_s, rk_s, gs, p.scale, (elem *)p.aqk + head * p.aqk_sh, p.aqk_st, t0, L);
+    gdn_intra_write_a(ak, bs, rk_s, gs, A, L);
     __syncthreads(); /* A complete; the previous head's Tu store has read T */
     gdn_solve_unit_lower64(A, T, P);
-    /* Tu = T diag(beta), full 64-column rows (zeros above the diagonal) */
-    elem *dst = (elem *)p.tu + head * p.tu_sh;
-    for (int idx = tid; idx < L * 32; idx += 128) {
-      const int i = idx >> 5, j = (idx & 31) * 2;
-      const float ta = j <= i ? T[i * GDN_AP + j] * bs[j] : 0.f;
-      const float tb = j + 1 <= i ? T[i * GDN_AP + j + 1] * bs[j + 1] : 0.f;
-      *(uint32_t *)(dst + (int64_t)(t0 + i) * p.tu_st + j) = gdn_pack2<IS_F16>(ta, tb);
-    }
+    gdn_intra_store_tu<IS_F16>(T, bs, (elem *)p.tu + head * p.tu_sh, p.tu_st, t0, L);
   }
 }
 
