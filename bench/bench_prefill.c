@@ -5,14 +5,13 @@
  *
  * GPU us: median over replays, each bracketed by its own CUDA events (includes the
  * descriptor copy; gdn_bench_median_us). Host us: median time spent inside the run call,
- * with at most 4 replays queued (see host_us).
+ * with at most 4 replays queued (gdn_bench_host_us).
  * ns/token = graph GPU us * 1000 / tokens. speedup = eager GPU us / graph GPU us.
  * Targets: <= 36 ns/token at 8x8192; host time per replay <= 10 us. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "bench_util.h"
 #include "gdn/prefill.h"
 #include "gdn/reference.h"
@@ -42,39 +41,6 @@ static void run_eager(void *p, cudaStream_t s) {
     fprintf(stderr, "gdn_prefill_run_eager: %s (%s)\n", gdn_status_string(st), gdn_get_last_error());
     exit(1);
   }
-}
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Median host time inside fn per call. Like gdn_bench_host_us, but the queue is drained
- * (untimed) every HOST_QUEUE calls: the plan stages descriptors in a pinned ring of 8
- * (GDN_RING in graph/prefill.c) and a run more than 8 ahead of the device waits for it,
- * so gdn_bench_host_us's 16-deep queue would time device back-pressure, not host work. */
-#define HOST_QUEUE 4
-static double host_us(gdn_bench_fn fn, void *ctx, cudaStream_t stream, int warmup, int reps) {
-  for (int i = 0; i < warmup; ++i) fn(ctx, stream);
-  CUDA_OK(cudaStreamSynchronize(stream));
-  double *t = (double *)gdn_xmalloc(sizeof(double) * (size_t)reps);
-  for (int i = 0; i < reps; ++i) {
-    double t0 = now_us();
-    fn(ctx, stream);
-    t[i] = now_us() - t0;
-    if (i % HOST_QUEUE == HOST_QUEUE - 1) CUDA_OK(cudaStreamSynchronize(stream));
-  }
-  CUDA_OK(cudaStreamSynchronize(stream));
-  qsort(t, (size_t)reps, sizeof(double), cmp_double);
-  double m = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
-  free(t);
-  return m;
 }
 
 /* Random 16-bit data: a random block uploaded once, then replicated on the device. */
@@ -165,8 +131,8 @@ int main(void) {
     const int T = c.cu[c.n];
     const double g_gpu = gdn_bench_median_us(run_graph, &c, stream, warmup, reps);
     const double e_gpu = gdn_bench_median_us(run_eager, &c, stream, warmup, reps);
-    const double g_host = host_us(run_graph, &c, stream, warmup, host_reps);
-    const double e_host = host_us(run_eager, &c, stream, warmup, host_reps);
+    const double g_host = gdn_bench_host_us(run_graph, &c, stream, warmup, host_reps);
+    const double e_host = gdn_bench_host_us(run_eager, &c, stream, warmup, host_reps);
     st = gdn_prefill_check_error(c.plan);
     if (st != GDN_SUCCESS) {
       fprintf(stderr, "batch rejected on the device: %s\n", gdn_get_last_error());

@@ -52,8 +52,8 @@ double gdn_bench_host_us(gdn_bench_fn fn, void *ctx, cudaStream_t stream, int wa
     double t0 = now_us();
     fn(ctx, stream);
     t[i] = now_us() - t0;
-    /* keep the queue short (under the prefill plan's 8-slot descriptor ring) so device
-     * back-pressure does not enter the host time */
+    /* keep the queue short (4 calls, under the prefill plan's 16-slot descriptor ring)
+     * so device back-pressure does not enter the host time */
     if (i % 4 == 3) CUDA_OK(cudaStreamSynchronize(stream));
   }
   CUDA_OK(cudaStreamSynchronize(stream));
