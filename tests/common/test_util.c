@@ -7,6 +7,35 @@
 int gdn_test_failures = 0;
 int gdn_test_checks = 0;
 
+int gdn_test_rand_int(gdn_rng *r, int n) { return n <= 1 ? 0 : (int)(gdn_rng_next(r) % (uint64_t)n); }
+
+void gdn_test_shuffle(gdn_rng *r, int *perm, int n) {
+  for (int i = 0; i < n; ++i) perm[i] = i;
+  for (int i = n - 1; i > 0; --i) {
+    const int j = gdn_test_rand_int(r, i + 1), t = perm[i];
+    perm[i] = perm[j];
+    perm[j] = t;
+  }
+}
+
+static void set_int_env(const char *name, int value) {
+  char buf[16];
+  snprintf(buf, sizeof buf, "%d", value);
+  setenv(name, buf, 1);
+}
+
+void gdn_test_scan_env(int bv, int warps, int stages, int column_split) {
+  unsetenv("GDN_CHUNK_H_BV");
+  unsetenv("GDN_CHUNK_H_NUM_WARPS");
+  unsetenv("GDN_CHUNK_H_NUM_STAGES");
+  unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
+  if (bv == 0) return;
+  set_int_env("GDN_CHUNK_H_BV", bv);
+  set_int_env("GDN_CHUNK_H_NUM_WARPS", warps);
+  set_int_env("GDN_CHUNK_H_NUM_STAGES", stages);
+  if (column_split >= 0) set_int_env("GDN_CHUNK_H_COLUMN_SPLIT", column_split);
+}
+
 int gdn_test_finish(const char *name) {
   int passed = gdn_test_checks - gdn_test_failures;
   printf("%s: %d passed, %d failed\n", name, passed, gdn_test_failures);

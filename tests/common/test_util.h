@@ -48,6 +48,15 @@ extern int gdn_test_checks;
     CHECK(strstr(gdn_get_last_error(), name) != NULL, "message '%s' does not name '%s'", gdn_get_last_error(), name); \
   } while (0)
 
+/* Uniform in [0, n) (0 when n <= 1). */
+int gdn_test_rand_int(gdn_rng *r, int n);
+/* perm = a uniformly random permutation of 0 .. n-1. */
+void gdn_test_shuffle(gdn_rng *r, int *perm, int n);
+
+/* Scan launch-config overrides for the next plan call: GDN_CHUNK_H_BV, _NUM_WARPS,
+ * _NUM_STAGES, and _COLUMN_SPLIT when column_split >= 0; bv == 0 clears all four. */
+void gdn_test_scan_env(int bv, int warps, int stages, int column_split);
+
 /* Prints the "N passed, N failed" closing line and returns the exit code. */
 int gdn_test_finish(const char *name);
 

@@ -45,7 +45,6 @@ typedef struct batch {
   int32_t slots[MAXS];
 } batch;
 
-static int rand_int(gdn_rng *r, int n) { return n <= 1 ? 0 : (int)(gdn_rng_next(r) % (uint64_t)n); }
 
 static size_t state_elems(const gdn_ref_layer_shape *s) { return (size_t)NUM_SLOTS * s->Hv * s->V * s->K; }
 static size_t conv_elems(const gdn_ref_layer_shape *s, int64_t D) { return (size_t)NUM_SLOTS * (s->W - 1) * (size_t)D; }
@@ -102,16 +101,11 @@ static void model_free(model *m) {
  * slots or -1 (unless all_slots). */
 static void random_batch(gdn_rng *r, batch *b, int all_slots) {
   memset(b, 0, sizeof *b);
-  b->n = 1 + rand_int(r, MAXS);
+  b->n = 1 + gdn_test_rand_int(r, MAXS);
   int perm[NUM_SLOTS];
-  for (int i = 0; i < NUM_SLOTS; ++i) perm[i] = i;
-  for (int i = NUM_SLOTS - 1; i > 0; --i) {
-    int j = rand_int(r, i + 1), t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
+  gdn_test_shuffle(r, perm, NUM_SLOTS);
   for (int i = 0; i < b->n; ++i) {
-    int len = rand_int(r, 5) == 0 ? rand_int(r, 3) : 1 + rand_int(r, 40);
+    int len = gdn_test_rand_int(r, 5) == 0 ? gdn_test_rand_int(r, 3) : 1 + gdn_test_rand_int(r, 40);
     b->cu[i + 1] = b->cu[i] + len;
     b->slots[i] = (all_slots || gdn_rng_uniform(r) < 0.75) ? perm[i] : GDN_PAD_SLOT;
   }
@@ -272,8 +266,8 @@ static void test_continuation(const model *m, gdn_rng *r, const char *tag) {
     b1 = b2 = b;
     for (int n = 0; n < b.n; ++n) {
       int len = b.cu[n + 1] - b.cu[n];
-      cut[n] = rand_int(r, len + 1);
-      if (rand_int(r, 3) == 0 && len > 2) cut[n] = 1 + rand_int(r, 2); /* shorter than W-1 */
+      cut[n] = gdn_test_rand_int(r, len + 1);
+      if (gdn_test_rand_int(r, 3) == 0 && len > 2) cut[n] = 1 + gdn_test_rand_int(r, 2); /* shorter than W-1 */
       b1.cu[n + 1] = b1.cu[n] + cut[n];
       b2.cu[n + 1] = b2.cu[n] + len - cut[n];
     }

@@ -147,19 +147,9 @@ typedef struct {
 /* Plans with the override (if any); 0 when the device cannot build it. */
 static int plan_config(const char *cname, const gdn_chunk_delta_h_args *da, const gdn_device_info *dev,
                        const scan_cfg *c, gdn_scan_config *out) {
-  if (c->bv) {
-    char buf[3][16];
-    snprintf(buf[0], 16, "%d", c->bv);
-    snprintf(buf[1], 16, "%d", c->warps);
-    snprintf(buf[2], 16, "%d", c->stages);
-    setenv("GDN_CHUNK_H_BV", buf[0], 1);
-    setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
-    setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
-  }
+  gdn_test_scan_env(c->bv, c->warps, c->stages, -1);
   gdn_status ps = gdn_chunk_delta_h_plan(da, dev, out);
-  unsetenv("GDN_CHUNK_H_BV");
-  unsetenv("GDN_CHUNK_H_NUM_WARPS");
-  unsetenv("GDN_CHUNK_H_NUM_STAGES");
+  gdn_test_scan_env(0, 0, 0, -1);
   if (ps == GDN_ERROR_UNSUPPORTED) return 0;
   CHECK(ps == GDN_SUCCESS, "[%s] plan (BV %d, %d warps, %d stages): %s", cname, c->bv, c->warps, c->stages,
         gdn_get_last_error());

@@ -352,23 +352,11 @@ static void run_case(const tcase *c) {
   float *pool_host = (float *)gdn_xmalloc(npool * 4), *pool0_f = (float *)gdn_xmalloc(npool * 4);
   gdn_pack(GDN_DTYPE_F32, pool0, npool, pool0_f);
   for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ++ci) {
-    char buf[3][16];
-    if (configs[ci][0]) {
-      if (V % configs[ci][0] != 0) continue;
-      snprintf(buf[0], 16, "%d", configs[ci][0]);
-      snprintf(buf[1], 16, "%d", configs[ci][1]);
-      snprintf(buf[2], 16, "%d", configs[ci][2]);
-      setenv("GDN_CHUNK_H_BV", buf[0], 1);
-      setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
-      setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
-      setenv("GDN_CHUNK_H_COLUMN_SPLIT", configs[ci][3] ? "1" : "0", 1);
-    }
+    if (configs[ci][0] && V % configs[ci][0] != 0) continue;
+    gdn_test_scan_env(configs[ci][0], configs[ci][1], configs[ci][2], configs[ci][3]);
     gdn_scan_config scfg;
     gdn_status ps = gdn_chunk_delta_h_plan(&da, &dev, &scfg);
-    unsetenv("GDN_CHUNK_H_BV");
-    unsetenv("GDN_CHUNK_H_NUM_WARPS");
-    unsetenv("GDN_CHUNK_H_NUM_STAGES");
-    unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
+    gdn_test_scan_env(0, 0, 0, -1);
     if (ps == GDN_ERROR_UNSUPPORTED) continue; /* does not fit this device's shared memory */
     CHECK(ps == GDN_SUCCESS, "[%s] plan config %zu: %s", c->name, ci, gdn_get_last_error());
     CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
@@ -485,18 +473,10 @@ static void run_case(const tcase *c) {
     double *pp = gdn_dalloc(npool);
     for (size_t ci = 0; ci < sizeof ocfgs / sizeof ocfgs[0]; ++ci) {
       if (ocfgs[ci][0] && V % ocfgs[ci][0] != 0) continue;
-      char buf[3][16];
-      if (ocfgs[ci][0]) {
-        for (int f = 0; f < 3; ++f) snprintf(buf[f], 16, "%d", ocfgs[ci][f]);
-        setenv("GDN_CHUNK_H_BV", buf[0], 1);
-        setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
-        setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
-      }
+      gdn_test_scan_env(ocfgs[ci][0], ocfgs[ci][1], ocfgs[ci][2], -1);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_scan_o_plan(&oa, &dev, &scfg);
-      unsetenv("GDN_CHUNK_H_BV");
-      unsetenv("GDN_CHUNK_H_NUM_WARPS");
-      unsetenv("GDN_CHUNK_H_NUM_STAGES");
+      gdn_test_scan_env(0, 0, 0, -1);
       if (ps == GDN_ERROR_UNSUPPORTED && ocfgs[ci][0]) continue;
       CHECK(ps == GDN_SUCCESS, "[%s] scan_o plan config %zu: %s", c->name, ci, gdn_get_last_error());
       CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
@@ -522,18 +502,10 @@ static void run_case(const tcase *c) {
     static const int fcfgs[][3] = {{0, 0, 0}, {32, 2, 2}, {64, 4, 1}, {128, 8, 3}};
     for (size_t ci = 0; ci < sizeof fcfgs / sizeof fcfgs[0]; ++ci) {
       if (fcfgs[ci][0] && V % fcfgs[ci][0] != 0) continue;
-      char buf[3][16];
-      if (fcfgs[ci][0]) {
-        for (int f = 0; f < 3; ++f) snprintf(buf[f], 16, "%d", fcfgs[ci][f]);
-        setenv("GDN_CHUNK_H_BV", buf[0], 1);
-        setenv("GDN_CHUNK_H_NUM_WARPS", buf[1], 1);
-        setenv("GDN_CHUNK_H_NUM_STAGES", buf[2], 1);
-      }
+      gdn_test_scan_env(fcfgs[ci][0], fcfgs[ci][1], fcfgs[ci][2], -1);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_scan_o_plan(&fa, &dev, &scfg);
-      unsetenv("GDN_CHUNK_H_BV");
-      unsetenv("GDN_CHUNK_H_NUM_WARPS");
-      unsetenv("GDN_CHUNK_H_NUM_STAGES");
+      gdn_test_scan_env(0, 0, 0, -1);
       if (K > 128) {
         CHECK(ps == GDN_ERROR_UNSUPPORTED, "[%s] folded form accepted for K = %d", c->name, K);
         break;

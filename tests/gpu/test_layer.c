@@ -97,7 +97,6 @@ typedef struct dev_layer {
 
 /* ---------------------------------------------------------------- helpers */
 
-static int rand_int(gdn_rng *r, int n) { return n <= 1 ? 0 : (int)(gdn_rng_next(r) % (uint64_t)n); }
 
 static int64_t conv_channels(const gdn_ref_layer_shape *s) { return 2 * (int64_t)s->Hk * s->K + (int64_t)s->Hv * s->V; }
 static int64_t in_rows(const gdn_ref_layer_shape *s) { return conv_channels(s) + (int64_t)s->Hv * s->V + 2 * s->Hv; }
@@ -119,26 +118,11 @@ static double *dup(const double *x, size_t n) {
 }
 
 static void random_batch(gdn_rng *r, batch *b) {
-  const gdn_prefill_bucket cap = kBuckets[rand_int(r, 2)];
   static const int special[] = {0, 1, 2, 3, 63, 64, 65, 127, 128, 129, 200};
-  memset(b, 0, sizeof *b);
-  b->n = 1 + rand_int(r, cap.max_seqs);
-  int budget = cap.max_tokens;
-  for (int i = 0; i < b->n; ++i) {
-    int len = gdn_rng_uniform(r) < 0.5 ? special[rand_int(r, (int)(sizeof special / sizeof special[0]))]
-                                       : 1 + rand_int(r, 2 * cap.max_tokens / b->n);
-    if (len > budget) len = budget;
-    budget -= len;
-    b->cu[i + 1] = b->cu[i] + len;
-  }
-  int perm[NUM_SLOTS];
-  for (int i = 0; i < NUM_SLOTS; ++i) perm[i] = i;
-  for (int i = NUM_SLOTS - 1; i > 0; --i) {
-    int j = rand_int(r, i + 1), t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-  for (int i = 0; i < b->n; ++i) b->slots[i] = (i < NUM_SLOTS && gdn_rng_uniform(r) < 0.75) ? perm[i] : GDN_PAD_SLOT;
+  const gdn_prefill_bucket cap = kBuckets[gdn_test_rand_int(r, 2)];
+  gdn_test_hbatch_random_lens(b, r, cap.max_tokens, cap.max_seqs, special, (int)(sizeof special / sizeof special[0]),
+                              0.5);
+  gdn_test_hbatch_random_slots(b, r, NUM_SLOTS);
 }
 
 static const int32_t *slots_of(const batch *b) { return b->null_slots ? NULL : b->slots; }

@@ -25,6 +25,7 @@
 #include "gdn/layer.h"
 #include "gdn/reference.h"
 #include "gpu_util.h"
+#include "test_batch.h"
 
 #define MAX_RANKS 16
 #define HIDDEN 256
@@ -35,7 +36,6 @@
 #define WC 4
 #define T_CAP 512
 #define NUM_SLOTS 8
-#define MAXS 8
 #define NBATCH 5
 #define EAGER_BATCH 2
 #define BOUND 3e-2
@@ -46,11 +46,7 @@
 static const gdn_prefill_bucket kBuckets[2] = {{128, 4}, {T_CAP, 8}};
 static const gdn_dtype DT = GDN_DTYPE_BF16;
 
-typedef struct batch {
-  int n;
-  int32_t cu[MAXS + 1];
-  int32_t slots[MAXS];
-} batch;
+typedef gdn_test_hbatch batch;
 
 /* Everything the ranks read (built by the main thread, read only afterwards). */
 typedef struct shared {
@@ -87,32 +83,16 @@ typedef struct rank_ctx {
     }                                                                     \
   } while (0)
 
-static int rand_int(gdn_rng *r, int n) { return n <= 1 ? 0 : (int)(gdn_rng_next(r) % (uint64_t)n); }
 static int64_t conv_channels(const gdn_ref_layer_shape *s) { return 2 * (int64_t)s->Hk * s->K + (int64_t)s->Hv * s->V; }
 static int64_t in_rows(const gdn_ref_layer_shape *s) { return conv_channels(s) + (int64_t)s->Hv * s->V + 2 * s->Hv; }
 static size_t state_elems(const gdn_ref_layer_shape *s) { return (size_t)NUM_SLOTS * s->Hv * s->V * s->K; }
 static size_t conv_elems(const gdn_ref_layer_shape *s) { return (size_t)NUM_SLOTS * (s->W - 1) * (size_t)conv_channels(s); }
 
 static void random_batch(gdn_rng *r, batch *b) {
-  const gdn_prefill_bucket cap = kBuckets[rand_int(r, 2)];
   static const int special[] = {0, 1, 2, 63, 64, 65, 129};
-  memset(b, 0, sizeof *b);
-  b->n = 1 + rand_int(r, cap.max_seqs);
-  int budget = cap.max_tokens;
-  for (int i = 0; i < b->n; ++i) {
-    int len = gdn_rng_uniform(r) < 0.4 ? special[rand_int(r, 7)] : 1 + rand_int(r, 2 * cap.max_tokens / b->n);
-    if (len > budget) len = budget;
-    budget -= len;
-    b->cu[i + 1] = b->cu[i] + len;
-  }
-  int perm[NUM_SLOTS];
-  for (int i = 0; i < NUM_SLOTS; ++i) perm[i] = i;
-  for (int i = NUM_SLOTS - 1; i > 0; --i) {
-    int j = rand_int(r, i + 1), t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-  for (int i = 0; i < b->n; ++i) b->slots[i] = gdn_rng_uniform(r) < 0.75 ? perm[i] : GDN_PAD_SLOT;
+  const gdn_prefill_bucket cap = kBuckets[gdn_test_rand_int(r, 2)];
+  gdn_test_hbatch_random_lens(b, r, cap.max_tokens, cap.max_seqs, special, 7, 0.4);
+  gdn_test_hbatch_random_slots(b, r, NUM_SLOTS);
 }
 
 /* ---------------------------------------------------------------- one plan on one device */

@@ -106,7 +106,6 @@ typedef struct ctx {
 
 /* ---------------------------------------------------------------- helpers */
 
-static int rand_int(gdn_rng *r, int n) { return n <= 1 ? 0 : (int)(gdn_rng_next(r) % (uint64_t)n); }
 
 static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
   size_t bytes = n * gdn_dtype_size(dt);
@@ -116,33 +115,13 @@ static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
   free(h);
 }
 
-/* Random distinct slots (or -1 with probability 1/4, and once the pool is used up). */
-static void random_slots(gdn_rng *r, batch *b) {
-  int perm[NUM_SLOTS];
-  for (int i = 0; i < NUM_SLOTS; ++i) perm[i] = i;
-  for (int i = NUM_SLOTS - 1; i > 0; --i) {
-    int j = rand_int(r, i + 1), t = perm[i];
-    perm[i] = perm[j];
-    perm[j] = t;
-  }
-  for (int i = 0; i < b->n; ++i) b->slots[i] = (i < NUM_SLOTS && gdn_rng_uniform(r) < 0.75) ? perm[i] : GDN_PAD_SLOT;
-}
-
 static void random_batch(ctx *x, batch *b) {
   gdn_rng *r = x->rng;
-  gdn_prefill_bucket cap = gdn_prefill_bucket_at(x->plan, rand_int(r, gdn_prefill_num_buckets(x->plan)));
+  gdn_prefill_bucket cap = gdn_prefill_bucket_at(x->plan, gdn_test_rand_int(r, gdn_prefill_num_buckets(x->plan)));
   static const int special[] = {0, 1, 2, 63, 64, 65, 127, 128, 129, 191, 193, 255};
-  memset(b, 0, sizeof *b);
-  b->n = 1 + rand_int(r, cap.max_seqs);
-  int budget = cap.max_tokens;
-  for (int i = 0; i < b->n; ++i) {
-    int len = gdn_rng_uniform(r) < 0.5 ? special[rand_int(r, (int)(sizeof special / sizeof special[0]))]
-                                       : 1 + rand_int(r, 2 * cap.max_tokens / b->n);
-    if (len > budget) len = budget;
-    budget -= len;
-    b->cu[i + 1] = b->cu[i] + len;
-  }
-  random_slots(r, b);
+  gdn_test_hbatch_random_lens(b, r, cap.max_tokens, cap.max_seqs, special, (int)(sizeof special / sizeof special[0]),
+                              0.5);
+  gdn_test_hbatch_random_slots(b, r, NUM_SLOTS);
 }
 
 /* Fresh random inputs in every row of the buffers (rows past the batch are junk the GPU
@@ -512,7 +491,7 @@ static void invalid_batches(ctx *x) {
   const int lens[3] = {65, 1, 120};
   gdn_test_hbatch_make(&ok, lens, NULL, 3);
   ok.null_slots = 0;
-  random_slots(x->rng, &ok);
+  gdn_test_hbatch_random_slots(&ok, x->rng, NUM_SLOTS);
   run_batch(x, &ok, "after-bad");
 
   /* over every bucket: rejected on the host at once, nothing launched */
@@ -620,7 +599,7 @@ static void own_graph(ctx *x, int split) {
       gdn_test_hbatch_make(&b, lens, NULL, 3);
     }
     b.null_slots = 0;
-    random_slots(x->rng, &b);
+    gdn_test_hbatch_random_slots(&b, x->rng, NUM_SLOTS);
     fill_inputs(x);
     gdn_poison(x->o, o_bytes);
     gdn_poison(x->o_copy, o_bytes);
@@ -754,7 +733,7 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
       const int lens[6] = {1, 63, 64, 65, 0, 130};
       gdn_test_hbatch_make(&b, lens, NULL, 6);
       b.null_slots = 0;
-      random_slots(rng, &b);
+      gdn_test_hbatch_random_slots(&b, rng, NUM_SLOTS);
       run_batch(&x, &b, "edges");
     }
     { /* no sequences at all: every row of the bucket zeroed, nothing else */
