@@ -9,6 +9,7 @@ size_t gdn_dtype_size(gdn_dtype dtype) {
   switch (dtype) {
     case GDN_DTYPE_BF16: case GDN_DTYPE_F16: return 2;
     case GDN_DTYPE_F32: case GDN_DTYPE_I32: return 4;
+    case GDN_DTYPE_I64: return 8;
     default: return 0;
   }
 }
@@ -19,6 +20,7 @@ const char *gdn_dtype_name(gdn_dtype dtype) {
     case GDN_DTYPE_F16: return "fp16";
     case GDN_DTYPE_F32: return "fp32";
     case GDN_DTYPE_I32: return "int32";
+    case GDN_DTYPE_I64: return "int64";
     default: return "unknown";
   }
 }

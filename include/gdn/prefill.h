@@ -24,6 +24,10 @@
 extern "C" {
 #endif
 
+/* How the gates arrive. RAW: a, b, A_log, dt_bias (the model's projections);
+ * PRECOMPUTED: the log-space gate g [T, Hv] fp32 and beta [T, Hv] (FLA's convention). */
+typedef enum gdn_gate_mode { GDN_GATE_RAW = 0, GDN_GATE_PRECOMPUTED = 1 } gdn_gate_mode;
+
 typedef struct gdn_prefill_shape {
   int Hk, Hv, K, V;    /* per tensor-parallel rank; Hk divides Hv */
   gdn_dtype dtype;     /* q, k, v, o: bf16 or fp16 */
@@ -31,6 +35,7 @@ typedef struct gdn_prefill_shape {
   int use_gk;          /* per-key log gate input gk [T, Hv, K] (added to g) */
   int l2norm_qk;       /* q, k <- x / sqrt(sum x^2 + 1e-6) */
   float scale;         /* <= 0: K^-1/2 */
+  gdn_gate_mode gate;  /* RAW (0, the default) or PRECOMPUTED */
 } gdn_prefill_shape;
 
 typedef struct gdn_prefill_io {

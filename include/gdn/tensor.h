@@ -14,7 +14,8 @@ typedef enum gdn_dtype {
   GDN_DTYPE_BF16 = 0,
   GDN_DTYPE_F16 = 1,
   GDN_DTYPE_F32 = 2,
-  GDN_DTYPE_I32 = 3
+  GDN_DTYPE_I32 = 3,
+  GDN_DTYPE_I64 = 4
 } gdn_dtype;
 
 #define GDN_MAX_RANK 4
