@@ -90,7 +90,7 @@ int main(void) {
   }
   void *A_log_d = gdn_upload(GDN_DTYPE_F32, A_log, HV), *dt_bias_d = gdn_upload(GDN_DTYPE_F32, dt_bias, HV);
 
-  gdn_prefill_shape shape = {HK, HV, K, V, GDN_DTYPE_BF16, 1, 0, 1, 0.f};
+  gdn_prefill_shape shape = {HK, HV, K, V, GDN_DTYPE_BF16, 1, 0, 1, 0.f, GDN_GATE_RAW};
   gdn_prefill_io io;
   memset(&io, 0, sizeof io);
   io.q = gdn_tensor_3d(q, GDN_DTYPE_BF16, T_CAP, HK, K);

@@ -36,6 +36,9 @@ gdn_status gdn_restore_error(const gdn_saved_error *e, gdn_status status, const 
 #define GDN_FLOAT16_TYPES (GDN_DTYPE_MASK(GDN_DTYPE_BF16) | GDN_DTYPE_MASK(GDN_DTYPE_F16))
 #define GDN_FLOAT_TYPES (GDN_FLOAT16_TYPES | GDN_DTYPE_MASK(GDN_DTYPE_F32))
 
+/* gdn_tensor_check (core/tensor.c) also requires the data pointer to be aligned to the
+ * element size: a misaligned pointer would fault inside a kernel (a sticky CUDA error). */
+
 /* Structural check + rank + sizes (a size of -1 in `sizes` matches any) + dtype in mask. */
 gdn_status gdn_check_tensor(const gdn_tensor *t, const char *name, int rank, const int64_t *sizes,
                             unsigned dtype_mask);
@@ -49,6 +52,14 @@ gdn_status gdn_check_aligned(const gdn_tensor *t, const char *name, int bytes);
 /* The byte extents of the two tensors do not intersect (conservative for interleaved views). */
 gdn_status gdn_check_disjoint(const gdn_tensor *a, const char *aname, const gdn_tensor *b,
                               const char *bname);
+/* An output's elements are distinct: sorted by stride, every dimension of size > 1 steps
+ * past everything the smaller-stride dimensions reach (zero or colliding strides fail). */
+gdn_status gdn_check_no_self_overlap(const gdn_tensor *t, const char *name);
+/* The check every operator and plan runs on what it writes: each present output has
+ * distinct elements and overlaps no present input and no other output (absent tensors,
+ * NULL entries or data == NULL, are skipped). The message names both tensors. */
+gdn_status gdn_check_outputs(const gdn_tensor *const *outs, const char *const *out_names, int num_outs,
+                             const gdn_tensor *const *ins, const char *const *in_names, int num_ins);
 /* Same dtype. */
 gdn_status gdn_check_same_dtype(const gdn_tensor *a, const char *aname, const gdn_tensor *b,
                                 const char *bname);

@@ -43,7 +43,10 @@ const char *gdn_batch_error_string(int code) {
     case 3: return "cu_seqlens is not non-decreasing";
     case 4: return "cu_seqlens[num_seqs] exceeds the token capacity";
     case 5: return "a slot index is outside [-1, num_slots)";
-    case 6: return "two sequences name the same state slot";
+    case 6: return "two sequences write the same state row";
+    case 7: return "a sequence reads a state row that another sequence writes";
+    case 8: return "a sequence's checkpoint rows lie outside [0, num_checkpoints)";
+    case 9: return "two sequences' checkpoint rows overlap";
     default: return "unknown batch error";
   }
 }

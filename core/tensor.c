@@ -106,6 +106,9 @@ gdn_status gdn_tensor_check(const gdn_tensor *t, const char *name) {
   }
   if (t->data == NULL && gdn_tensor_numel(t) > 0)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: data is NULL", name);
+  if ((uintptr_t)t->data % gdn_dtype_size(t->dtype) != 0)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: data pointer %p is not aligned to its %s element size (%zu bytes)",
+                    name, t->data, gdn_dtype_name(t->dtype), gdn_dtype_size(t->dtype));
   return GDN_SUCCESS;
 }
 
@@ -158,6 +161,43 @@ gdn_status gdn_check_disjoint(const gdn_tensor *a, const char *aname, const gdn_
   uintptr_t a0 = (uintptr_t)a->data, b0 = (uintptr_t)b->data;
   if (a0 < b0 + (uintptr_t)nb && b0 < a0 + (uintptr_t)na)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s overlaps %s in memory", aname, bname);
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_check_no_self_overlap(const gdn_tensor *t, const char *name) {
+  int dims[GDN_MAX_RANK], n = 0;
+  for (int d = 0; d < t->rank; ++d)
+    if (t->sizes[d] > 1) dims[n++] = d;
+  /* insertion sort of the dimensions by stride (at most 4) */
+  for (int i = 1; i < n; ++i)
+    for (int j = i; j > 0 && t->strides[dims[j]] < t->strides[dims[j - 1]]; --j) {
+      int x = dims[j];
+      dims[j] = dims[j - 1];
+      dims[j - 1] = x;
+    }
+  int64_t reach = 0; /* largest element offset the smaller-stride dimensions reach */
+  for (int i = 0; i < n; ++i) {
+    const int d = dims[i];
+    if (t->strides[d] <= reach)
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                      "%s: dimension %d (size %lld, stride %lld) overlaps the dimensions with smaller strides: an output "
+                      "must not write one element twice",
+                      name, d, (long long)t->sizes[d], (long long)t->strides[d]);
+    reach += (t->sizes[d] - 1) * t->strides[d];
+  }
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_check_outputs(const gdn_tensor *const *outs, const char *const *out_names, int num_outs,
+                             const gdn_tensor *const *ins, const char *const *in_names, int num_ins) {
+  for (int i = 0; i < num_outs; ++i) {
+    if (!gdn_tensor_present(outs[i])) continue;
+    GDN_TRY(gdn_check_no_self_overlap(outs[i], out_names[i]));
+    for (int j = 0; j < num_ins; ++j)
+      if (gdn_tensor_present(ins[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], ins[j], in_names[j]));
+    for (int j = i + 1; j < num_outs; ++j)
+      if (gdn_tensor_present(outs[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], outs[j], out_names[j]));
+  }
   return GDN_SUCCESS;
 }
 

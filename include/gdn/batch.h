@@ -30,7 +30,7 @@ typedef struct gdn_batch_header {
   int32_t err_index;   /* which sequence / entry failed */
   int32_t err_value;   /* the offending value */
   int32_t err_value2;  /* a second value (e.g. the bound it broke) */
-  int32_t reserved;
+  int32_t num_segments; /* entries of gdn_batch.segments (context parallelism), else num_seqs */
 } gdn_batch_header;
 
 typedef enum gdn_batch_error {
@@ -39,22 +39,41 @@ typedef enum gdn_batch_error {
   GDN_BATCH_BAD_FIRST_OFFSET = 2,  /* cu_seqlens[0] != 0 */
   GDN_BATCH_NOT_MONOTONIC = 3,     /* cu_seqlens[i+1] < cu_seqlens[i] */
   GDN_BATCH_TOO_MANY_TOKENS = 4,   /* cu_seqlens[N] > max_tokens */
-  GDN_BATCH_SLOT_OUT_OF_RANGE = 5, /* slot < -1 or >= num_slots */
-  GDN_BATCH_SLOT_REUSED = 6        /* two sequences name the same slot */
+  GDN_BATCH_SLOT_OUT_OF_RANGE = 5, /* slot < -1 or >= num_slots (or num_slots_out) */
+  GDN_BATCH_SLOT_REUSED = 6,       /* two sequences write the same state row */
+  GDN_BATCH_SLOT_READ_WRITTEN = 7, /* a sequence reads a state row another sequence writes */
+  GDN_BATCH_CHECKPOINT_RANGE = 8,  /* checkpoint rows of a sequence outside [0, num_checkpoints) */
+  GDN_BATCH_CHECKPOINT_OVERLAP = 9 /* two sequences' checkpoint rows overlap */
 } gdn_batch_error;
 
 const char *gdn_batch_error_string(int code);
 
+/* A run of consecutive chunks of one sequence that the state scan walks as one unit.
+ * Without context parallelism every sequence is one segment; with it, long sequences are
+ * cut into several, scanned in parallel and combined exactly (ops/chunk_scan). */
+typedef struct gdn_batch_segment {
+  int32_t seq;
+  int32_t chunk_begin, chunk_end; /* chunks of the sequence, [begin, end) */
+  int32_t flags;                  /* GDN_SEGMENT_FIRST | GDN_SEGMENT_LAST */
+} gdn_batch_segment;
+#define GDN_SEGMENT_FIRST 1
+#define GDN_SEGMENT_LAST 2
+
 /* Device pointers into a batch workspace (see ops/batch) plus capacities. */
 typedef struct gdn_batch {
   const int32_t *cu_seqlens;    /* [max_seqs + 1] */
-  const int32_t *slots;         /* [max_seqs] state-pool slot per sequence, or NULL: all GDN_PAD_SLOT */
+  const int32_t *slots;         /* [max_seqs] initial-state row per sequence, or NULL: all GDN_PAD_SLOT */
+  const int32_t *slots_out;     /* [max_seqs] final-state row per sequence, or NULL: the same as slots */
   const int32_t *chunk_offsets; /* [max_seqs + 1] */
   const int32_t *chunk_seq;     /* [max_chunks] sequence of each chunk */
   const gdn_batch_header *header;
+  const int32_t *checkpoint_offsets; /* [max_seqs] first checkpoint row per sequence (-1: none), or NULL */
+  const gdn_batch_segment *segments; /* [max_segments], or NULL: one segment per sequence */
+  const int32_t *seq_segments;  /* [max_seqs + 1] first segment of each sequence (with segments) */
   int32_t max_seqs;
   int32_t max_tokens;
   int32_t max_chunks;           /* gdn_batch_max_chunks(max_tokens, max_seqs) */
+  int32_t max_segments;         /* 0 without segments */
 } gdn_batch;
 
 /* Upper bound of sum(ceil(len_i / 64)) over any batch within the capacities. */

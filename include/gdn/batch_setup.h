@@ -2,10 +2,19 @@
  * of include/gdn/batch.h, as one single-block kernel that a graph replays per batch.
  *
  * Checks: 0 <= num_seqs <= max_seqs; cu_seqlens[0] == 0; cu_seqlens non-decreasing;
- * cu_seqlens[num_seqs] <= max_tokens; every slot in [-1, num_slots); no slot named twice
- * (slot -1 may repeat). On failure the header's status is set (every core kernel then
- * writes nothing) and the optional host-visible error record gets the detail, like
- * NCCL's asynchronous errors: read it after the stream work completes. */
+ * cu_seqlens[num_seqs] <= max_tokens; every slot in [-1, num_slots) and every output slot
+ * in [-1, num_slots_out); no output row named twice (-1 may repeat); with state_aliased,
+ * no sequence reads a row another one writes; checkpoint rows inside [0, num_checkpoints)
+ * and disjoint. On failure the header's status is set (every core kernel then writes
+ * nothing) and the optional host-visible error record gets the detail, like NCCL's
+ * asynchronous errors: read it after the stream work completes.
+ *
+ * The kernel copies cu_seqlens (int32 or int64) and the effective slot tables into the
+ * workspace, so the gdn_batch view never points at the caller's descriptor, and cuts
+ * sequences into scan segments when context parallelism is asked for (cp_min_chunks > 0):
+ * only when the batch has too few (sequence, value head) pairs to fill the device
+ * (2 N Hv <= cp_units), into segments of max(cp_min_chunks, ceil(chunks Hv / cp_units))
+ * chunks, decided on the device from the actual lengths. */
 #ifndef GDN_BATCH_SETUP_H
 #define GDN_BATCH_SETUP_H
 
@@ -29,8 +38,9 @@ typedef struct gdn_batch_error_record {
 } gdn_batch_error_record;
 
 typedef struct gdn_batch_setup_args {
-  const int32_t *cu_seqlens;   /* device [max_seqs + 1] */
-  const int32_t *slots;        /* device [max_seqs] or NULL (all GDN_PAD_SLOT) */
+  const int32_t *cu_seqlens;   /* device [max_seqs + 1], or NULL with cu_seqlens64 */
+  const int64_t *cu_seqlens64; /* device [max_seqs + 1] int64 offsets, instead of cu_seqlens */
+  const int32_t *slots;        /* device [max_seqs] initial-state rows, or NULL (all GDN_PAD_SLOT) */
   const int32_t *num_seqs_dev; /* device scalar read at run time (graph replay), or NULL: use num_seqs */
   int32_t num_seqs;
   int32_t max_seqs;
@@ -39,9 +49,26 @@ typedef struct gdn_batch_setup_args {
   void *workspace;             /* device, >= gdn_batch_workspace_bytes(...) bytes, 16-byte aligned */
   size_t workspace_bytes;
   gdn_batch_error_record *error_record; /* optional, mapped host memory */
+  /* Optional, zero for the in-place pool of the fields above: */
+  int slots_identity;          /* 1: sequence i reads row i (slots must be NULL) */
+  const int32_t *slots_out;    /* device [max_seqs] final-state rows; NULL: slots_out_mode */
+  int slots_out_mode;          /* with slots_out NULL: 0 the same rows as slots, 1 row i, 2 none (-1) */
+  int32_t num_slots_out;       /* output rows lie in [-1, num_slots_out); 0: num_slots */
+  int state_aliased;           /* input and output rows index the same memory */
+  const int32_t *checkpoint_offsets; /* device [max_seqs], or NULL: no checkpoints */
+  int32_t checkpoint_every;    /* tokens, a positive multiple of 64 (with checkpoint_offsets) */
+  int32_t num_checkpoints;     /* rows of the checkpoint tensor */
+  int32_t cp_min_chunks;       /* > 0: build scan segments (context parallelism), see above */
+  int32_t cp_units;            /* (segment, value head) pairs that fill the device */
+  int32_t cp_heads;            /* Hv */
 } gdn_batch_setup_args;
 
+/* Capacity of the segment table for cp_min_chunks > 0 (0 otherwise). */
+int32_t gdn_batch_max_segments(const gdn_batch_setup_args *args);
+
+/* Workspace of the in-place pool form (no checkpoints, no segments); args form for all. */
 size_t gdn_batch_workspace_bytes(int32_t max_seqs, int32_t max_tokens, int32_t num_slots);
+size_t gdn_batch_workspace_bytes_for(const gdn_batch_setup_args *args);
 
 gdn_status gdn_batch_setup_validate(const gdn_batch_setup_args *args);
 /* The gdn_batch view the core operators take (pointers into the workspace). */

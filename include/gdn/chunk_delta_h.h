@@ -8,9 +8,17 @@
  *   with gk: S[k, :] *= exp(gk_last[k])    (k must then be the gated key k*exp(gk_last - gk));
  *   S += k^T v_new.
  * g / gk are chunk-local inclusive cumsums of the log gates (ops/prologue makes them).
- * The initial state is read from a pool [slots, Hv, V, K] fp32 (any strides) by the
- * sequence's slot; the final state is written back to the same slot in place; slot -1
- * means zero initial state and no write. The pool is updated exactly once per launch.
+ * The initial state is read from a pool [slots, Hv, V, K] (fp32, bf16 or fp16; any strides)
+ * by the sequence's slot; the final state is written back to the same slot in place; slot
+ * -1 means zero initial state and no write. The pool is updated exactly once per launch.
+ * With state_out the final states go to that tensor instead, at the batch's output rows
+ * (gdn_batch.slots_out; copy-on-write slots, or separate initial / final state tensors).
+ * Checkpoints (optional): the state after every checkpoint_every tokens of each sequence
+ * (a multiple of 64), at rows batch.checkpoint_offsets[seq] + j of [rows, Hv, V, K].
+ * Context parallelism: when the batch was set up with segments (gdn_batch_setup with
+ * cp_min_chunks > 0) the scan runs as three kernels: the segments' transitions in
+ * parallel, a short combine over each sequence's segments, then the scan proper from
+ * each segment's exact incoming state. It needs cp_workspace (gdn_scan_cp_workspace_bytes).
  *
  * Launch configuration (V-block, warps, cp.async stages) is fixed at plan time from the
  * shape and device; overrides: GDN_CHUNK_H_BV (32|64|128), GDN_CHUNK_H_NUM_WARPS, GDN_CHUNK_H_NUM_STAGES
@@ -38,6 +46,8 @@ typedef struct gdn_scan_config {
   size_t smem_bytes;
   int o_mode;      /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o in the folded WY form */
   int column_split; /* 1: the column-split kernel (K <= 128), 0: the row-group kernel */
+  int cp_stages;   /* stages of the transition pass of a segmented batch (0: no segments) */
+  size_t cp_smem_bytes;
 } gdn_scan_config;
 
 typedef struct gdn_chunk_delta_h_args {
@@ -47,9 +57,14 @@ typedef struct gdn_chunk_delta_h_args {
   gdn_tensor u;     /* [T, Hv, V] */
   gdn_tensor g;     /* optional [T, Hv] fp32 */
   gdn_tensor gk;    /* optional [T, Hv, K] fp32 */
-  gdn_tensor state; /* optional pool [num_slots, Hv, V, K] fp32 */
+  gdn_tensor state; /* optional pool [num_slots, Hv, V, K] fp32 / bf16 / fp16 */
   gdn_tensor h;     /* optional out [NT, Hv, K, V], k's dtype or fp32, NT >= batch.max_chunks */
   gdn_tensor v_new; /* optional out [T, Hv, V], k's dtype */
+  gdn_tensor state_out;   /* optional out [rows, Hv, V, K]: final states at batch.slots_out */
+  gdn_tensor checkpoints; /* optional out [rows, Hv, V, K] fp32 / bf16 / fp16 */
+  int checkpoint_every;   /* tokens, a multiple of 64 (with checkpoints) */
+  void *cp_workspace;     /* with a segmented batch: gdn_scan_cp_workspace_bytes, 16-byte aligned */
+  size_t cp_workspace_bytes;
 } gdn_chunk_delta_h_args;
 
 gdn_status gdn_chunk_delta_h_validate(const gdn_chunk_delta_h_args *args);
@@ -90,6 +105,11 @@ typedef struct gdn_chunk_scan_o_args {
   gdn_tensor h;     /* optional out, as in chunk_delta_h */
   gdn_tensor v_new; /* optional out */
   float scale;
+  gdn_tensor state_out;   /* as in chunk_delta_h */
+  gdn_tensor checkpoints;
+  int checkpoint_every;
+  void *cp_workspace;
+  size_t cp_workspace_bytes;
 } gdn_chunk_scan_o_args;
 
 gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *args);
@@ -100,6 +120,9 @@ gdn_status gdn_chunk_scan_o_launch(const gdn_chunk_scan_o_args *args, const gdn_
 gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *args, const gdn_scan_config *cfg,
                                      cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                      cudaGraphNode_t *node);
+
+/* Workspace of the context-parallel schedule over `batch` (0 when it has no segments). */
+size_t gdn_scan_cp_workspace_bytes(const gdn_batch *batch, int Hv, int V, int K);
 
 /* Shared memory one CTA of the scan needs for a configuration (bytes). */
 size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode);

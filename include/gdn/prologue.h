@@ -3,6 +3,12 @@
  *   beta_t = sigmoid(b_t)
  *   g_cum  = chunk-local inclusive cumsum of g (chunks of 64 from each sequence start)
  *   gk_cum = chunk-local inclusive cumsum of (gk + g) per key, when a per-key gate is given
+ * With `precomputed`, a holds the log-space gate g itself and b holds beta itself (FLA's
+ * convention); A_log and dt_bias are not read.
+ * Every per-token log gate (g, and g + gk per key) is clamped at GDN_LOG_GATE_MIN: a decay
+ * below e^-30 (~1e-13) is a full reset at fp32 resolution, and the floor keeps the chunk
+ * cumsums finite, so exp(G_i - G_j) never meets inf - inf (a gate of -inf, or
+ * exp(A_log) overflowing fp32, resets the state instead of producing NaN).
  * Outputs are fp32 and tiny; q/k normalization happens inside the consumers. */
 #ifndef GDN_PROLOGUE_H
 #define GDN_PROLOGUE_H
@@ -16,6 +22,8 @@
 extern "C" {
 #endif
 
+#define GDN_LOG_GATE_MIN (-30.0f)
+
 typedef struct gdn_prologue_args {
   gdn_batch batch;
   gdn_tensor a;       /* [T, Hv] any float dtype and strides; required when use_g */
@@ -27,6 +35,7 @@ typedef struct gdn_prologue_args {
   gdn_tensor g_cum;   /* optional out [T, Hv] fp32: cumsum of g */
   gdn_tensor gk_cum;  /* out [T, Hv, K] fp32 when gk is given: cumsum of gk + g */
   gdn_tensor beta;    /* optional out [T, Hv] fp32 */
+  int precomputed;    /* 1: a is g (log space) and b is beta, as given by the caller */
 } gdn_prologue_args;
 
 typedef struct gdn_prologue_config {

@@ -108,20 +108,13 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
     GDN_TRY(gdn_check_tensor(&a->kf, "kf", 2, s2, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
     GDN_TRY(gdn_check_rows(&a->kf, "kf", T, "token"));
   }
-  /* outputs vs inputs and each other */
-  const gdn_tensor *ins[6] = {&a->k, &a->v, &a->q, &a->beta, &a->g, &a->gk};
-  const char *in_n[6] = {"k", "v", "q", "beta", "g", "gk"};
-  const gdn_tensor *outs[9] = {a->mode == GDN_INTRA_WY ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk,
-                               &a->qf, &a->kf, &a->tu};
+  /* outputs vs inputs and each other (A_inv is an input of the WY mode) */
+  const int wy = a->mode == GDN_INTRA_WY;
+  const gdn_tensor *ins[7] = {&a->k, &a->v, &a->q, &a->beta, &a->g, &a->gk, wy ? &a->A_inv : NULL};
+  const char *in_n[7] = {"k", "v", "q", "beta", "g", "gk", "A_inv"};
+  const gdn_tensor *outs[9] = {wy ? NULL : &a->A_inv, &a->w, &a->u, &a->qg, &a->kg, &a->aqk, &a->qf, &a->kf, &a->tu};
   const char *out_n[9] = {"A_inv", "w", "u", "qg", "kg", "aqk", "qf", "kf", "tu"};
-  for (int i = 0; i < 9; ++i) {
-    if (!outs[i] || !gdn_tensor_present(outs[i])) continue;
-    for (int j = 0; j < 6; ++j)
-      if (gdn_tensor_present(ins[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], ins[j], in_n[j]));
-    if (a->mode == GDN_INTRA_WY) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], &a->A_inv, "A_inv"));
-    for (int j = i + 1; j < 9; ++j)
-      if (outs[j] && gdn_tensor_present(outs[j])) GDN_TRY(gdn_check_disjoint(outs[i], out_n[i], outs[j], out_n[j]));
-  }
+  GDN_TRY(gdn_check_outputs(outs, out_n, 9, ins, in_n, 7));
   return GDN_SUCCESS;
 }
 

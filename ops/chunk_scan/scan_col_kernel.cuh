@@ -57,27 +57,35 @@ __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], u
   __syncwarp();
 }
 
+/* Stores S^T [16 v x K] held as s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)] to w's destination. */
+template <int KT>
+__device__ __forceinline__ void gdn_col_state_store(const float (&s)[KT][4], const gdn_scan_work &w, int vcol0) {
+  const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int j = 0; j < KT; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) gdn_scan_state_put(w, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1), s[j][e]);
+}
+
 template <int K, int W, int IS_F16, int O_MODE, int FOLD>
 __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
   constexpr int BV = 16 * W, NT = 32 * W;
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
-  static_assert(!FOLD || O_MODE, "the folded WY form is a chunk_scan_o mode");
   constexpr int KP = SM::KP, BVP = SM::BVP;
   constexpr int KT = K / 8; /* key n-tiles of S^T */
   static_assert(K == 64 || K == 128, "the column-split scan holds S^T in registers: K <= 128");
 
   extern __shared__ __align__(16) unsigned char gdn_smem[];
   gdn_scan_work w;
-  if (!gdn_scan_work_at<BV>(p, w)) return;
-  const int vb = w.vb, head = w.head, t_begin = w.t_begin, t_end = w.t_end, nchunks = w.nchunks;
+  if (!gdn_scan_work_at<K, BV>(p, w)) return;
+  const int head = w.head, t_begin = w.t_begin, t_end = w.t_end, nchunks = w.nchunks;
   const int64_t chunk_base = w.chunk_base;
-  float *pool = w.pool;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g8 = lane >> 2, t4 = lane & 3;
   const int ucol = 16 * warp;          /* this warp's columns in the u tile */
-  const int vcol0 = vb * BV + ucol;    /* ... and in V */
+  const int vcol0 = w.row0 + ucol;     /* ... and among the state rows */
   const int stages = p.stages;
   float *fac = (float *)(gdn_smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
   /* chunk_delta_h: per-warp staging tile for the h and v_new stores, [K rows][24] */
@@ -88,9 +96,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 #pragma unroll
   for (int j = 0; j < KT; ++j)
 #pragma unroll
-    for (int e = 0; e < 4; ++e)
-      s[j][e] = pool ? pool[(int64_t)(vcol0 + g8 + 8 * (e >> 1)) * p.s_v + (int64_t)(8 * j + 2 * t4 + (e & 1)) * p.s_k]
-                     : 0.f;
+    for (int e = 0; e < 4; ++e) s[j][e] = gdn_scan_state_get(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
 
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
 
@@ -264,6 +270,11 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
         gdn_mma<IS_F16>(s[2 * jp + 1], a, b[2], b[3]);
       }
     }
+    if (void *ck = gdn_scan_ckpt_at(p, w, c, L)) {
+      gdn_scan_work cw = w;
+      cw.dst = ck; cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
+      gdn_col_state_store<KT>(s, cw, vcol0);
+    }
 
     /* ---- o = (scale qf e^g) (q S) + aqk v_new, [64 tokens x 16 v] */
     if (O_MODE) {
@@ -326,14 +337,8 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
   }
   gdn_cp_async_wait<0>();
 
-  /* ---- final state back to the pool, in place */
-  if (pool != NULL) {
-#pragma unroll
-    for (int j = 0; j < KT; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        pool[(int64_t)(vcol0 + g8 + 8 * (e >> 1)) * p.s_v + (int64_t)(8 * j + 2 * t4 + (e & 1)) * p.s_k] = s[j][e];
-  }
+  /* ---- final state to its row (in place for a pool) */
+  if (w.dst != NULL) gdn_col_state_store<KT>(s, w, vcol0);
 }
 
 #endif

@@ -21,6 +21,7 @@
 #ifndef GDN_SCAN_KERNEL_CUH
 #define GDN_SCAN_KERNEL_CUH
 
+#include "core/elem.cuh"
 #include "core/mma.cuh"
 #include "ops/chunk_scan/scan_params.h"
 
@@ -71,9 +72,11 @@ __device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base
   }
 }
 
+/* L_u: rows of the u / v block to load (0 for an identity block of the transition pass,
+ * whose u is zero). */
 template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
 __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, unsigned char *st, int head, int vb,
-                                                    int t0, int L) {
+                                                    int t0, int L, int L_u) {
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
   gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_k), SM::KP,
                             (const elem *)p.k + (int64_t)(head / p.group_k) * p.k_sh, p.k_st, t0, L);
@@ -84,7 +87,7 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
     gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_w), SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st,
                               t0, L);
   gdn_scan_load_tile<BV, NT>((elem *)(st + SM::off_u), SM::BVP,
-                             (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)vb * BV, p.u_st, t0, L);
+                             (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)(L_u ? vb : 0) * BV, p.u_st, t0, L_u);
   if (O_MODE) {
     gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_q), SM::KP,
                               (const elem *)p.q + (int64_t)(head / p.group_q) * p.q_sh, p.q_st, t0, L);
@@ -101,32 +104,97 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
   }
 }
 
-/* Where a CTA of either scan kernel works: (sequence, value head, V-block) of
- * blockIdx.x, the sequence's tokens and chunks, and its state-pool slice (NULL: zero
- * initial state, no write-back). False when the batch failed its check or the CTA is
- * past the batch's sequences. */
+/* Where a CTA of either scan kernel works: (segment, value head, V-block) of blockIdx.x
+ * (a segment is a sequence without context parallelism), the segment's tokens and
+ * chunks, where its state comes from and goes to. False when the batch failed its check,
+ * the CTA is past the batch, or it has nothing to do in this pass.
+ *
+ * State rows: row v < V is column v of S (the pool's [V][K] layout). In the transition
+ * pass (cp_phase 1) blocks past V / BV are identity blocks: row V + c starts as e_c, so the
+ * scan computes column c of the segment's transition (u is zero there). */
 struct gdn_scan_work {
-  int seq, head, vb, t_begin, t_end, nchunks;
+  int seq, head, vb, row0, t_begin, t_end, nchunks, chunk0, load_u;
   int64_t chunk_base;
-  float *pool;
+  const void *src; int64_t src_v, src_k; int src_dt; int src_identity; /* src NULL, no identity: zero */
+  void *dst; int64_t dst_v, dst_k; int dst_dt; int dst_rows;           /* dst NULL: not written */
+  int ckpt_row0;                                                         /* -1: no checkpoints */
 };
-template <int BV>
+
+template <int K, int BV>
 __device__ __forceinline__ bool gdn_scan_work_at(const gdn_scan_params &p, gdn_scan_work &w) {
   const gdn_batch_header *hdr = p.header;
   if (hdr->status != 0) return false;
-  const int nvb = p.V / BV;
+  const int nvb = p.V / BV, nvb_all = p.cp_phase ? nvb + (K + BV - 1) / BV : nvb;
   const int64_t bid = blockIdx.x;
-  w.vb = (int)(bid % nvb);
-  w.head = (int)((bid / nvb) % p.Hv);
-  w.seq = (int)(bid / ((int64_t)nvb * p.Hv));
-  if (w.seq >= hdr->num_seqs) return false;
-  const int slot = (p.slots != NULL && p.state != NULL) ? p.slots[w.seq] : -1;
-  w.pool = slot >= 0 ? p.state + (int64_t)slot * p.s_slot + (int64_t)w.head * p.s_h : NULL;
-  w.t_begin = p.cu_seqlens[w.seq];
+  w.vb = (int)(bid % nvb_all);
+  w.head = (int)((bid / nvb_all) % p.Hv);
+  const int64_t unit = bid / ((int64_t)nvb_all * p.Hv);
+  int first = 1, last = 1, c_begin = 0, c_end = -1;
+  if (p.segments != NULL) {
+    if (unit >= hdr->num_segments) return false;
+    const gdn_batch_segment sg = p.segments[unit];
+    w.seq = sg.seq;
+    first = sg.flags & GDN_SEGMENT_FIRST;
+    last = sg.flags & GDN_SEGMENT_LAST;
+    c_begin = sg.chunk_begin;
+    c_end = sg.chunk_end;
+  } else {
+    if (unit >= hdr->num_seqs) return false;
+    w.seq = (int)unit;
+  }
+  const int identity = w.vb >= nvb;
+  if (p.cp_phase && (last || (first && identity))) return false; /* no transition needed */
+  const int seq_begin = p.cu_seqlens[w.seq];
   w.t_end = p.cu_seqlens[w.seq + 1];
-  w.nchunks = (w.t_end - w.t_begin + 63) / 64;
-  w.chunk_base = p.chunk_offsets[w.seq];
+  if (c_end < 0) c_end = (w.t_end - seq_begin + 63) / 64;
+  w.chunk0 = c_begin;
+  w.nchunks = c_end - c_begin;
+  w.t_begin = seq_begin + 64 * c_begin;
+  w.chunk_base = p.chunk_offsets[w.seq] + c_begin;
+  w.row0 = w.vb * BV;
+  w.load_u = !identity;
+
+  const int slot_in = p.slots != NULL ? p.slots[w.seq] : -1;
+  const int slot_out = p.slots_out != NULL ? p.slots_out[w.seq] : slot_in;
+  float *cpx = p.cp_x != NULL ? p.cp_x + ((int64_t)unit * p.Hv + w.head) * (int64_t)(p.V + K) * K : NULL;
+  w.src = NULL; w.src_v = w.src_k = 0; w.src_dt = GDN_DTYPE_F32; w.src_identity = 0;
+  w.dst = NULL; w.dst_v = w.dst_k = 0; w.dst_dt = GDN_DTYPE_F32; w.dst_rows = p.V;
+  if (first && !identity) {
+    if (p.state_in != NULL && slot_in >= 0) {
+      w.src = (const char *)p.state_in +
+              ((int64_t)slot_in * p.si_row + (int64_t)w.head * p.si_h) * (int64_t)gdn_dtype_bytes(p.si_dt);
+      w.src_v = p.si_v; w.src_k = p.si_k; w.src_dt = p.si_dt;
+    }
+  } else if (identity) {
+    w.src_identity = 1;
+  } else if (!p.cp_phase) {
+    w.src = cpx; w.src_v = K; w.src_k = 1; /* the combine pass left the incoming state here */
+  }
+  if (p.cp_phase) {
+    w.dst = cpx; w.dst_v = K; w.dst_k = 1; w.dst_rows = p.V + K;
+  } else if (last && p.state_out != NULL && slot_out >= 0) {
+    w.dst = (char *)p.state_out +
+            ((int64_t)slot_out * p.so_row + (int64_t)w.head * p.so_h) * (int64_t)gdn_dtype_bytes(p.so_dt);
+    w.dst_v = p.so_v; w.dst_k = p.so_k; w.dst_dt = p.so_dt;
+  }
+  w.ckpt_row0 = (!p.cp_phase && p.ckpt != NULL && p.ckpt_offsets != NULL) ? p.ckpt_offsets[w.seq] : -1;
   return true;
+}
+
+/* Element (row v, key k) of the initial state; v counts from the block's row0. */
+__device__ __forceinline__ float gdn_scan_state_get(const gdn_scan_work &w, int V, int v, int k) {
+  if (w.src_identity) return v - V == k ? 1.f : 0.f;
+  if (w.src == NULL) return 0.f;
+  return gdn_load_float(w.src, w.src_dt, (int64_t)v * w.src_v + (int64_t)k * w.src_k);
+}
+__device__ __forceinline__ void gdn_scan_state_put(const gdn_scan_work &w, int v, int k, float x) {
+  if (v < w.dst_rows) gdn_store_float(w.dst, w.dst_dt, (int64_t)v * w.dst_v + (int64_t)k * w.dst_k, x);
+}
+/* Chunk c (of the segment) ends a checkpoint: the base of its checkpoint row, else NULL. */
+__device__ __forceinline__ void *gdn_scan_ckpt_at(const gdn_scan_params &p, const gdn_scan_work &w, int c, int L) {
+  if (w.ckpt_row0 < 0 || L != 64 || (w.chunk0 + c + 1) % p.ckpt_chunks != 0) return NULL;
+  const int64_t row = w.ckpt_row0 + (w.chunk0 + c + 1) / p.ckpt_chunks - 1;
+  return (char *)p.ckpt + (row * p.ck_row + (int64_t)w.head * p.ck_h) * (int64_t)gdn_dtype_bytes(p.ck_dt);
 }
 
 /* Issues the loads of chunk c into stage buffer `st` (none past the last chunk). */
@@ -134,8 +202,8 @@ template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD>
 __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, unsigned char *st, const gdn_scan_work &w,
                                                     int c) {
   if (c < w.nchunks) {
-    const int t0 = w.t_begin + 64 * c;
-    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, w.head, w.vb, t0, min(64, w.t_end - t0));
+    const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
+    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, w.head, w.vb, t0, L, w.load_u ? L : 0);
   }
 }
 
@@ -177,24 +245,31 @@ __device__ __forceinline__ void gdn_scan_stage_in(const gdn_scan_params &p, unsi
   }
 }
 
-/* Loads (LOAD) or stores this thread's fragment of S [K x BV] from / to a pool slot,
- * which stores S transposed ([V][K], any strides); a NULL pool loads zeros. */
-template <int MT, int NTW, bool LOAD>
-__device__ __forceinline__ void gdn_scan_state_io(float (&acc)[MT][NTW][4], float *pool, int64_t s_v, int64_t s_k,
-                                                  int srow0, int vcol0) {
+/* Loads (LOAD: from w's source) or stores (to `dst`, strides dst_v / dst_k, dtype dst_dt)
+ * this thread's fragment of S [K x BV]; rows are the state's [V][K] rows (S transposed). */
+template <int MT, int NTW>
+__device__ __forceinline__ void gdn_scan_state_load(float (&acc)[MT][NTW][4], const gdn_scan_work &w, int V, int srow0,
+                                                    int vcol0) {
   const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int kk = srow0 + 16 * mt + g8 + ((e >> 1) << 3);
-        const int v = vcol0 + 8 * nt + 2 * t4 + (e & 1);
-        const int64_t off = (int64_t)v * s_v + (int64_t)kk * s_k;
-        if (LOAD) acc[mt][nt][e] = pool ? pool[off] : 0.f;
-        else pool[off] = acc[mt][nt][e];
-      }
+      for (int e = 0; e < 4; ++e)
+        acc[mt][nt][e] = gdn_scan_state_get(w, V, vcol0 + 8 * nt + 2 * t4 + (e & 1), srow0 + 16 * mt + g8 + ((e >> 1) << 3));
+}
+template <int MT, int NTW>
+__device__ __forceinline__ void gdn_scan_state_store(const float (&acc)[MT][NTW][4], const gdn_scan_work &w, int srow0,
+                                                     int vcol0) {
+  const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+#pragma unroll
+  for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < NTW; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        gdn_scan_state_put(w, vcol0 + 8 * nt + 2 * t4 + (e & 1), srow0 + 16 * mt + g8 + ((e >> 1) << 3), acc[mt][nt][e]);
 }
 
 template <int K, int BV, int W, int IS_F16, int O_MODE>
@@ -213,7 +288,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
 
   extern __shared__ __align__(16) unsigned char gdn_smem[];
   gdn_scan_work w;
-  if (!gdn_scan_work_at<BV>(p, w)) return;
+  if (!gdn_scan_work_at<K, BV>(p, w)) return;
   const int vb = w.vb, head = w.head, t_begin = w.t_begin, t_end = w.t_end, nchunks = w.nchunks;
   const int64_t chunk_base = w.chunk_base;
 
@@ -222,7 +297,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   const int g8 = lane >> 2, t4 = lane & 3;
   const int srow0 = wr * (K / 4);
   const int col0 = wc * NCOLS;
-  const int vcol0 = vb * BV + col0;
+  const int vcol0 = w.row0 + col0; /* state row of this warp's first column */
   const int i0 = 16 * wr + g8, i1 = i0 + 8; /* this thread's token rows in the chunk */
   const int stages = p.stages;
 
@@ -231,9 +306,9 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
   elem *Vo = Sb + K * BVP;
   elem *Vs = Vo + 64 * BVP;
 
-  /* ---- initial state (pool stores S transposed: [V][K]) */
+  /* ---- initial state (the pool stores S transposed: [V][K]) */
   float acc_s[MT][NTW][4];
-  gdn_scan_state_io<MT, NTW, true>(acc_s, w.pool, p.s_v, p.s_k, srow0, vcol0);
+  gdn_scan_state_load<MT, NTW>(acc_s, w, p.V, srow0, vcol0);
 
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
 
@@ -405,11 +480,16 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_kernel(const gdn_scan_para
         }
       }
     }
+    if (void *ck = gdn_scan_ckpt_at(p, w, c, L)) {
+      gdn_scan_work cw = w;
+      cw.dst = ck; cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
+      gdn_scan_state_store<MT, NTW>(acc_s, cw, srow0, vcol0);
+    }
   }
   gdn_cp_async_wait<0>();
 
-  /* ---- final state back to the pool, in place */
-  if (w.pool != NULL) gdn_scan_state_io<MT, NTW, false>(acc_s, w.pool, p.s_v, p.s_k, srow0, vcol0);
+  /* ---- final state to its row (in place for a pool) */
+  if (w.dst != NULL) gdn_scan_state_store<MT, NTW>(acc_s, w, srow0, vcol0);
 }
 
 #endif

@@ -1,37 +1,79 @@
 /* Eager launch and graph-node emission of chunk_delta_h and chunk_scan_o. */
 #include "core/cuda_util.h"
+#include "ops/chunk_scan/scan_combine.cuh"
 #include "ops/chunk_scan/scan_plan.h"
 
 extern "C" const void *gdn_scan_kernel_k64(int col, int bv, int warps, int f16, int o_mode);
 extern "C" const void *gdn_scan_kernel_k128(int col, int bv, int warps, int f16, int o_mode);
 extern "C" const void *gdn_scan_kernel_k256(int col, int bv, int warps, int f16, int o_mode);
 
-static gdn_status scan_call(const gdn_scan_problem *pb, const gdn_scan_config *cfg, gdn_scan_params *prm,
-                            gdn_kernel_call *call) {
+static const void *scan_kernel(int K, int col, int bv, int warps, int f16, int o_mode) {
+  return K == 64    ? gdn_scan_kernel_k64(col, bv, warps, f16, o_mode)
+         : K == 128 ? gdn_scan_kernel_k128(col, bv, warps, f16, o_mode)
+                    : gdn_scan_kernel_k256(col, bv, warps, f16, o_mode);
+}
+
+static const void *combine_kernel(int K) {
+  return K == 64    ? (const void *)gdn_scan_combine_kernel<64>
+         : K == 128 ? (const void *)gdn_scan_combine_kernel<128>
+                    : (const void *)gdn_scan_combine_kernel<256>;
+}
+
+/* The scan's kernels in launch order: the main pass alone, or for a segmented batch
+ * (context parallelism) the transition pass, the combine pass and the main pass. */
+typedef struct scan_calls {
+  gdn_scan_params main, trans;
+  gdn_scan_combine_params comb;
+  gdn_kernel_call call[3];
+  int n;
+} scan_calls;
+
+static gdn_status scan_build(const gdn_scan_problem *pb, const gdn_scan_config *cfg, scan_calls *sc) {
   int64_t grid = 0;
-  GDN_TRY(gdn_scan_prepare(pb, cfg, prm, &grid));
+  GDN_TRY(gdn_scan_prepare(pb, cfg, &sc->main, &grid));
   const int K = gdn_scan_problem_K(pb);
   const int f16 = pb->w->dtype == GDN_DTYPE_F16;
   const int col = cfg->column_split;
-  const void *fn = K == 64    ? gdn_scan_kernel_k64(col, cfg->bv, cfg->num_warps, f16, cfg->o_mode)
-                   : K == 128 ? gdn_scan_kernel_k128(col, cfg->bv, cfg->num_warps, f16, cfg->o_mode)
-                              : gdn_scan_kernel_k256(col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
+  const void *fn = scan_kernel(K, col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
   if (fn == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no chunk scan kernel for K=%d BV=%d warps=%d", K, cfg->bv, cfg->num_warps);
-  call->func = fn;
-  call->grid = dim3((unsigned)grid, 1, 1);
-  call->block = dim3((unsigned)(32 * cfg->num_warps), 1, 1);
-  call->smem = cfg->smem_bytes;
-  call->params = prm;
+  const dim3 block((unsigned)(32 * cfg->num_warps), 1, 1);
+  sc->n = 0;
+  if (pb->batch->segments != NULL) {
+    int64_t grid1 = 0;
+    int tmode = 0;
+    gdn_scan_transition_params(&sc->main, cfg, pb->batch, &sc->trans, &grid1, &tmode);
+    const void *fn1 = scan_kernel(K, col, cfg->bv, cfg->num_warps, f16, tmode);
+    if (fn1 == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no transition scan kernel for K=%d BV=%d", K, cfg->bv);
+    sc->call[sc->n++] = (gdn_kernel_call){fn1, dim3((unsigned)grid1, 1, 1), block, cfg->cp_smem_bytes, &sc->trans};
+    sc->comb.header = pb->batch->header;
+    sc->comb.segments = pb->batch->segments;
+    sc->comb.seq_segments = pb->batch->seq_segments;
+    sc->comb.cp_x = sc->main.cp_x;
+    sc->comb.Hv = sc->main.Hv;
+    sc->comb.V = sc->main.V;
+    const int64_t gridc = (int64_t)pb->batch->max_seqs * sc->main.Hv * (sc->main.V / GDN_COMBINE_ROWS);
+    sc->call[sc->n++] = (gdn_kernel_call){combine_kernel(K), dim3((unsigned)gridc, 1, 1),
+                                          dim3(GDN_COMBINE_THREADS, 1, 1), 0, &sc->comb};
+  }
+  sc->call[sc->n++] = (gdn_kernel_call){fn, dim3((unsigned)grid, 1, 1), block, cfg->smem_bytes, &sc->main};
   return GDN_SUCCESS;
 }
 
-/* Launches eagerly on `stream`, or adds a node to `graph` when it is given. */
+/* Launches eagerly on `stream`, or adds the nodes to `graph` when it is given (chained;
+ * *node is the last). */
 static gdn_status scan_emit(const gdn_scan_problem *pb, const gdn_scan_config *cfg, cudaStream_t stream,
                             cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
-  gdn_scan_params prm;
-  gdn_kernel_call call;
-  GDN_TRY(scan_call(pb, cfg, &prm, &call));
-  return graph != NULL ? gdn_kernel_add_node(&call, graph, deps, num_deps, node) : gdn_kernel_launch(&call, stream);
+  scan_calls sc;
+  GDN_TRY(scan_build(pb, cfg, &sc));
+  for (int i = 0; i < sc.n; ++i) {
+    if (graph == NULL) {
+      GDN_TRY(gdn_kernel_launch(&sc.call[i], stream));
+    } else {
+      cudaGraphNode_t prev = i > 0 ? *node : NULL;
+      GDN_TRY(gdn_kernel_add_node(&sc.call[i], graph, i > 0 ? &prev : deps, i > 0 ? 1 : num_deps, node));
+    }
+  }
+  return GDN_SUCCESS;
 }
 
 static gdn_status null_args(void) { return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL"); }

@@ -21,7 +21,20 @@ typedef struct gdn_scan_params {
   const void *aqk; int64_t aqk_st, aqk_sh;  /* O_MODE: scaled causal q.k, 16-bit [T, Hv, 64] */
   const float *qf; int64_t qf_st, qf_sh;   /* optional row factor of the q S term (e.g. 1/||q||) */
   const float *kf; int64_t kf_st, kf_sh;   /* optional row factor of v_new in the update (e.g. 1/||k||) */
-  float *state; int64_t s_slot, s_h, s_v, s_k; /* pool [slots, Hv, V, K], or NULL */
+  const int32_t *slots_out;              /* final-state rows (the batch's effective table) */
+  const void *state_in; int64_t si_row, si_h, si_v, si_k; int si_dt;  /* [rows, Hv, V, K] or NULL */
+  void *state_out; int64_t so_row, so_h, so_v, so_k; int so_dt;       /* [rows, Hv, V, K] or NULL */
+  /* prefix-cache checkpoints: the state after every ckpt_chunks full chunks of a sequence */
+  void *ckpt; int64_t ck_row, ck_h, ck_v, ck_k; int ck_dt;
+  const int32_t *ckpt_offsets; int ckpt_chunks;
+  /* context parallelism (segments != NULL): phase 0 writes the outputs, reading the
+   * incoming state of a segment that is not its sequence's first from cp_x; phase 1
+   * writes each segment's end state (rows < V) and its transition (rows V .. V + K,
+   * identity blocks) to cp_x [max_segments][Hv][V + K][K] fp32. */
+  const gdn_batch_segment *segments;
+  int cp_phase;
+  float *cp_x;
+  int K;
   void *h; int64_t h_sc, h_sh, h_sk; int h_f32;  /* [NT, Hv, K, V] or NULL */
   int h_vec16;                           /* 16-bit h with 16-byte aligned rows: vector stores */
   void *v_new; int64_t vn_st, vn_sh;     /* or NULL */
@@ -30,14 +43,19 @@ typedef struct gdn_scan_params {
   int stages;
 } gdn_scan_params;
 
+/* o_mode: 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o with the WY form folded in
+ * (the w slot holds the 64x64 Tu tile and the u slot the v block), 3 the folded form
+ * without the output (the transition pass of context parallelism). */
+static inline int gdn_scan_mode_has_o(int o_mode) { return o_mode == 1 || o_mode == 2; }
+static inline int gdn_scan_mode_fold(int o_mode) { return o_mode >= 2; }
+
 /* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts.
- * o_mode: 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o with the WY form folded in
- * (the w slot holds the 64x64 Tu tile and the u slot the v block).
  * Per stage: k, w or Tu (, q) tiles, the u / v block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
 static inline size_t gdn_scan_stage_bytes(int K, int BV, int o_mode) {
   const size_t tile_k = (size_t)64 * (size_t)(K + 8) * 2u, tile_64 = 64u * 72u * 2u;
-  return tile_k * (o_mode ? 2u : 1u) + (o_mode == 2 ? tile_64 : tile_k) + (size_t)64 * (size_t)(BV + 8) * 2u +
-         (o_mode ? tile_64 : 0u) + 3u * 64u * 4u + (size_t)K * 4u;
+  const int has_o = gdn_scan_mode_has_o(o_mode), fold = gdn_scan_mode_fold(o_mode);
+  return tile_k * (has_o ? 2u : 1u) + (fold ? tile_64 : tile_k) + (size_t)64 * (size_t)(BV + 8) * 2u +
+         (has_o ? tile_64 : 0u) + 3u * 64u * 4u + (size_t)K * 4u;
 }
 /* Plus the state as 16-bit [K][BV] and the two v_new tiles. */
 static inline size_t gdn_scan_smem_bytes(int K, int BV, int stages, int o_mode) {

@@ -14,6 +14,8 @@ static const void *gdn_scan_row_fn(int f16, int o_mode) {
 
 template <int K, int W>
 static const void *gdn_scan_col_fn(int f16, int o_mode) {
+  if (o_mode == 3) /* folded, no output: the transition pass */
+    return f16 ? (const void *)gdn_scan_col_kernel<K, W, 1, 0, 1> : (const void *)gdn_scan_col_kernel<K, W, 0, 0, 1>;
   if (o_mode == 2)
     return f16 ? (const void *)gdn_scan_col_kernel<K, W, 1, 1, 1> : (const void *)gdn_scan_col_kernel<K, W, 0, 1, 1>;
   if (o_mode)
@@ -35,7 +37,7 @@ static const void *gdn_scan_pick(int col, int bv, int warps, int f16, int o_mode
     }
     return NULL;
   }
-  if (o_mode == 2) return NULL;
+  if (o_mode >= 2) return NULL;
   if (bv == 32 && warps == 4) return gdn_scan_row_fn<K, 32, 4>(f16, o_mode);
   if (bv == 32 && warps == 8) return gdn_scan_row_fn<K, 32, 8>(f16, o_mode);
   if constexpr (K < 256) {

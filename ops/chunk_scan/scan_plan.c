@@ -18,6 +18,11 @@ gdn_scan_problem gdn_scan_problem_delta_h(const gdn_chunk_delta_h_args *a) {
   pb.state = opt(&a->state);
   pb.h = opt(&a->h);
   pb.v_new = opt(&a->v_new);
+  pb.state_out = opt(&a->state_out);
+  pb.ckpt = opt(&a->checkpoints);
+  pb.ckpt_every = a->checkpoint_every;
+  pb.cp_ws = a->cp_workspace;
+  pb.cp_ws_bytes = a->cp_workspace_bytes;
   pb.scale = 1.f;
   return pb;
 }
@@ -39,6 +44,11 @@ gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a) {
   pb.o = &a->o;
   pb.h = opt(&a->h);
   pb.v_new = opt(&a->v_new);
+  pb.state_out = opt(&a->state_out);
+  pb.ckpt = opt(&a->checkpoints);
+  pb.ckpt_every = a->checkpoint_every;
+  pb.cp_ws = a->cp_workspace;
+  pb.cp_ws_bytes = a->cp_workspace_bytes;
   pb.scale = a->scale;
   pb.o_mode = 1;
   if (gdn_tensor_present(&a->tu)) { /* the folded WY form */
@@ -130,9 +140,27 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
     GDN_TRY(gdn_check_inner_contiguous(pb->gk, "gk"));
     GDN_TRY(gdn_check_aligned(pb->gk, "gk", 16));
   }
-  if (pb->state) {
+  {
     int64_t sz[4] = {-1, Hv, V, K};
-    GDN_TRY(gdn_check_tensor(pb->state, "state", 4, sz, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    if (pb->state) GDN_TRY(gdn_check_tensor(pb->state, "state", 4, sz, GDN_FLOAT_TYPES));
+    if (pb->state_out) GDN_TRY(gdn_check_tensor(pb->state_out, "state_out", 4, sz, GDN_FLOAT_TYPES));
+    if (pb->ckpt) {
+      GDN_TRY(gdn_check_tensor(pb->ckpt, "checkpoints", 4, sz, GDN_FLOAT_TYPES));
+      if (pb->ckpt_every <= 0 || pb->ckpt_every % 64 != 0)
+        return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "checkpoint_every = %d is not a positive multiple of 64",
+                        pb->ckpt_every);
+      if (pb->batch->checkpoint_offsets == NULL)
+        return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                        "checkpoints: the batch has no checkpoint offsets (gdn_batch_setup_args.checkpoint_offsets)");
+    }
+    if (pb->batch->segments != NULL) {
+      const size_t need = gdn_scan_cp_workspace_bytes(pb->batch, (int)Hv, (int)V, (int)K);
+      if (pb->cp_ws == NULL || pb->cp_ws_bytes < need || (uintptr_t)pb->cp_ws % 16 != 0)
+        return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                        "cp_workspace: the batch is segmented (context parallelism) and needs %zu bytes, 16-byte aligned "
+                        "(given %zu at %p)",
+                        need, pb->cp_ws_bytes, pb->cp_ws);
+    }
   }
   if (pb->h) {
     int64_t sz[4] = {-1, Hv, K, V};
@@ -146,15 +174,9 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
   /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */
   const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk, pb->qf, pb->kf};
   const char *in_names[] = {"q", "k", wn, un, "g", "gk", "aqk", "qf", "kf"};
-  const gdn_tensor *outs[] = {pb->o, pb->h, pb->v_new, pb->state};
-  const char *out_names[] = {"o", "h", "v_new", "state"};
-  for (int i = 0; i < 4; ++i) {
-    if (!outs[i]) continue;
-    for (int j = 0; j < 9; ++j)
-      if (ins[j]) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], ins[j], in_names[j]));
-    for (int j = i + 1; j < 4; ++j)
-      if (outs[j]) GDN_TRY(gdn_check_disjoint(outs[i], out_names[i], outs[j], out_names[j]));
-  }
+  const gdn_tensor *outs[] = {pb->o, pb->h, pb->v_new, pb->state, pb->state_out, pb->ckpt};
+  const char *out_names[] = {"o", "h", "v_new", "state", "state_out", "checkpoints"};
+  GDN_TRY(gdn_check_outputs(outs, out_names, 6, ins, in_names, 9));
   return GDN_SUCCESS;
 }
 
@@ -169,6 +191,9 @@ static int supported(int K, int col, int bv, int warps) {
 size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode) {
   return column_split ? gdn_scan_col_smem_bytes(K, bv, num_stages, o_mode) : gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
 }
+
+/* The transition pass runs without the output: the delta_h kernel, or the folded form's. */
+static int transition_mode(int o_mode) { return gdn_scan_mode_fold(o_mode) ? 3 : 0; }
 
 static int64_t mean_chunks(const gdn_batch *b) {
   return b->max_seqs > 0 ? ((int64_t)b->max_tokens / b->max_seqs + 63) / 64 : 1;
@@ -269,7 +294,25 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   cfg->column_split = col;
   cfg->smem_bytes = gdn_scan_config_smem(K, col, bv, stages, pb->o_mode);
   cfg->o_mode = pb->o_mode;
+  cfg->cp_stages = 0;
+  cfg->cp_smem_bytes = 0;
+  if (pb->batch->segments != NULL) {
+    /* the transition pass: the o-free kernel of the same (kernel, BV, warps), as deep as fits */
+    const int tm = transition_mode(pb->o_mode);
+    int ts = stages;
+    while (ts > 1 && gdn_scan_config_smem(K, col, bv, ts, tm) > limit) --ts;
+    if (gdn_scan_config_smem(K, col, bv, ts, tm) > limit)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan transition pass K=%d BV=%d needs %zu bytes of shared memory", K,
+                      bv, gdn_scan_config_smem(K, col, bv, 1, tm));
+    cfg->cp_stages = ts;
+    cfg->cp_smem_bytes = gdn_scan_config_smem(K, col, bv, ts, tm);
+  }
   return GDN_SUCCESS;
+}
+
+size_t gdn_scan_cp_workspace_bytes(const gdn_batch *b, int Hv, int V, int K) {
+  if (b == NULL || b->segments == NULL || Hv <= 0 || V <= 0 || K <= 0) return 0;
+  return (size_t)b->max_segments * (size_t)Hv * (size_t)(V + K) * (size_t)K * 4u;
 }
 
 /* Whether every row of a 16-bit tensor starts on a 16-byte boundary (no error recorded). */
@@ -287,7 +330,8 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
   if (cfg->o_mode != pb->o_mode || !supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
       cfg->num_stages < 1 || cfg->num_stages > 4 ||
-      cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode))
+      cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode) ||
+      (pb->batch->segments != NULL) != (cfg->cp_stages > 0))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg (BV=%d, warps=%d, stages=%d) was not planned for this problem (K=%d, V=%d)",
                     cfg->bv, cfg->num_warps, cfg->num_stages, K, V);
   memset(p, 0, sizeof *p);
@@ -295,7 +339,10 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   p->cu_seqlens = b->cu_seqlens;
   p->chunk_offsets = b->chunk_offsets;
   p->slots = b->slots;
+  p->slots_out = b->slots_out;
   p->header = b->header;
+  p->segments = b->segments;
+  p->K = K;
   p->Hv = Hv;
   p->V = V;
   p->group_k = Hv / (int)pb->k->sizes[1];
@@ -310,10 +357,23 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (pb->qf) { p->qf = (const float *)pb->qf->data; p->qf_st = pb->qf->strides[0]; p->qf_sh = pb->qf->strides[1]; }
   if (pb->kf) { p->kf = (const float *)pb->kf->data; p->kf_st = pb->kf->strides[0]; p->kf_sh = pb->kf->strides[1]; }
   if (pb->state) {
-    p->state = (float *)pb->state->data;
-    p->s_slot = pb->state->strides[0]; p->s_h = pb->state->strides[1];
-    p->s_v = pb->state->strides[2]; p->s_k = pb->state->strides[3];
+    const gdn_tensor *t = pb->state;
+    p->state_in = t->data; p->si_dt = t->dtype;
+    p->si_row = t->strides[0]; p->si_h = t->strides[1]; p->si_v = t->strides[2]; p->si_k = t->strides[3];
   }
+  const gdn_tensor *so = pb->state_out ? pb->state_out : pb->state; /* in place without state_out */
+  if (so) {
+    p->state_out = so->data; p->so_dt = so->dtype;
+    p->so_row = so->strides[0]; p->so_h = so->strides[1]; p->so_v = so->strides[2]; p->so_k = so->strides[3];
+  }
+  if (pb->ckpt) {
+    const gdn_tensor *t = pb->ckpt;
+    p->ckpt = t->data; p->ck_dt = t->dtype;
+    p->ck_row = t->strides[0]; p->ck_h = t->strides[1]; p->ck_v = t->strides[2]; p->ck_k = t->strides[3];
+    p->ckpt_offsets = b->checkpoint_offsets;
+    p->ckpt_chunks = pb->ckpt_every / 64;
+  }
+  p->cp_x = b->segments ? (float *)pb->cp_ws : NULL;
   if (pb->h) {
     p->h = pb->h->data; p->h_sc = pb->h->strides[0]; p->h_sh = pb->h->strides[1]; p->h_sk = pb->h->strides[2];
     p->h_f32 = pb->h->dtype == GDN_DTYPE_F32;
@@ -323,10 +383,25 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (pb->o) { p->o = pb->o->data; p->o_st = pb->o->strides[0]; p->o_sh = pb->o->strides[1]; }
   p->scale = pb->scale;
   p->stages = cfg->num_stages;
-  *grid = (int64_t)b->max_seqs * Hv * (V / cfg->bv);
-  if (*grid > 0x7fffffffLL)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan grid of %lld CTAs exceeds the launch limit", (long long)*grid);
+  const int64_t units = b->segments ? b->max_segments : b->max_seqs;
+  *grid = units * Hv * (V / cfg->bv);
+  const int64_t grid1 = b->segments ? units * Hv * (V / cfg->bv + (K + cfg->bv - 1) / cfg->bv) : 0;
+  if (*grid > 0x7fffffffLL || grid1 > 0x7fffffffLL)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan grid of %lld CTAs exceeds the launch limit",
+                    (long long)(grid1 > *grid ? grid1 : *grid));
   return GDN_SUCCESS;
+}
+
+void gdn_scan_transition_params(const gdn_scan_params *main, const gdn_scan_config *cfg, const gdn_batch *b,
+                                gdn_scan_params *p, int64_t *grid, int *o_mode) {
+  *p = *main;
+  p->cp_phase = 1;
+  p->q = NULL; p->aqk = NULL; p->qf = NULL; p->o = NULL;
+  p->h = NULL; p->v_new = NULL; p->ckpt = NULL;
+  p->state_out = NULL;
+  p->stages = cfg->cp_stages;
+  *o_mode = transition_mode(cfg->o_mode);
+  *grid = (int64_t)b->max_segments * p->Hv * (p->V / cfg->bv + (p->K + cfg->bv - 1) / cfg->bv);
 }
 
 gdn_status gdn_chunk_delta_h_validate(const gdn_chunk_delta_h_args *a) {

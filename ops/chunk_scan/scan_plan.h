@@ -13,6 +13,10 @@ extern "C" {
 typedef struct gdn_scan_problem {
   const gdn_batch *batch;
   const gdn_tensor *q, *k, *w, *u, *g, *gk, *aqk, *qf, *kf, *state, *o, *h, *v_new; /* q, aqk, qf, o: o_mode only */
+  const gdn_tensor *state_out, *ckpt;
+  int ckpt_every;
+  void *cp_ws;
+  size_t cp_ws_bytes;
   float scale;
   int o_mode;        /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o folded: w = tu, u = v */
   int mixed_forms;   /* scan_o args gave both (w, u) and (v, tu) tensors */
@@ -39,6 +43,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
 /* Validates, checks cfg against the problem, fills kernel params and the grid size. */
 gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *cfg, gdn_scan_params *prm,
                             int64_t *grid);
+/* The transition pass of a segmented batch from the main pass's params: no outputs, the
+ * o-free kernel mode (*o_mode), identity blocks in the grid. */
+void gdn_scan_transition_params(const gdn_scan_params *main, const gdn_scan_config *cfg, const gdn_batch *batch,
+                                gdn_scan_params *prm, int64_t *grid, int *o_mode);
 
 #ifdef __cplusplus
 }

@@ -15,8 +15,10 @@ gdn_status gdn_prologue_validate(const gdn_prologue_args *a) {
   if (a->use_g) {
     GDN_TRY(gdn_check_tensor(&a->a, "a", 2, s2, GDN_FLOAT_TYPES));
     GDN_TRY(gdn_check_rows(&a->a, "a", T, "token"));
-    GDN_TRY(gdn_check_tensor(&a->A_log, "A_log", 1, s1, GDN_FLOAT_TYPES));
-    GDN_TRY(gdn_check_tensor(&a->dt_bias, "dt_bias", 1, s1, GDN_FLOAT_TYPES));
+    if (!a->precomputed) {
+      GDN_TRY(gdn_check_tensor(&a->A_log, "A_log", 1, s1, GDN_FLOAT_TYPES));
+      GDN_TRY(gdn_check_tensor(&a->dt_bias, "dt_bias", 1, s1, GDN_FLOAT_TYPES));
+    }
   }
   if (gdn_tensor_present(&a->beta)) {
     GDN_TRY(gdn_check_tensor(&a->b, "b", 2, s2, GDN_FLOAT_TYPES));
@@ -46,13 +48,7 @@ gdn_status gdn_prologue_validate(const gdn_prologue_args *a) {
   const char *on[3] = {"g_cum", "gk_cum", "beta"};
   const gdn_tensor *ins[5] = {&a->a, &a->b, &a->A_log, &a->dt_bias, &a->gk};
   const char *in[5] = {"a", "b", "A_log", "dt_bias", "gk"};
-  for (int i = 0; i < 3; ++i) {
-    if (!gdn_tensor_present(outs[i])) continue;
-    for (int j = 0; j < 5; ++j)
-      if (gdn_tensor_present(ins[j])) GDN_TRY(gdn_check_disjoint(outs[i], on[i], ins[j], in[j]));
-    for (int j = i + 1; j < 3; ++j)
-      if (gdn_tensor_present(outs[j])) GDN_TRY(gdn_check_disjoint(outs[i], on[i], outs[j], on[j]));
-  }
+  GDN_TRY(gdn_check_outputs(outs, on, 3, ins, in, 5));
   return GDN_SUCCESS;
 }
 

@@ -26,7 +26,7 @@ __global__ void __launch_bounds__(32 * GDN_PRO_WARPS) gdn_prologue_kernel(const 
   const int r0 = warp * TPW;
   const bool head_col = active && kk == 0; /* writes the per-head outputs */
   float neg_A = 0.f, dtb = 0.f;
-  if (p.use_g && active) {
+  if (p.use_g && active && !p.precomputed) {
     neg_A = -__expf(gdn_load_float(p.A_log, p.A_log_dt, h * p.A_log_s));
     dtb = gdn_load_float(p.dt_bias, p.dt_bias_dt, h * p.dt_bias_s);
   }
@@ -43,12 +43,15 @@ __global__ void __launch_bounds__(32 * GDN_PRO_WARPS) gdn_prologue_kernel(const 
 #pragma unroll
   for (int i = 0; i < TPW; ++i) {
     const bool ok = active && r0 + i < L;
-    const float g = ok && p.use_g ? neg_A * gdn_softplus(av[i] + dtb) : 0.f;
+    const float graw = p.precomputed ? av[i] : neg_A * gdn_softplus(av[i] + dtb);
+    /* fmaxf also maps NaN from inf * 0 (A_log overflow with softplus 0) to the floor */
+    const float g = ok && p.use_g ? fmaxf(graw, GDN_LOG_GATE_MIN) : 0.f;
     sg += g;
-    sk += g + xv[i];
+    sk += ok ? fmaxf(g + xv[i], GDN_LOG_GATE_MIN) : 0.f;
     av[i] = sg;
     xv[i] = sk;
-    if (ok && head_col && p.beta) p.beta[(int64_t)(t0 + r0 + i) * p.beta_st + h * p.beta_sh] = gdn_sigmoid(bv[i]);
+    if (ok && head_col && p.beta)
+      p.beta[(int64_t)(t0 + r0 + i) * p.beta_st + h * p.beta_sh] = p.precomputed ? bv[i] : gdn_sigmoid(bv[i]);
   }
   tot[0][warp][lane] = sg;
   tot[1][warp][lane] = sk;
@@ -80,8 +83,11 @@ static gdn_status prologue_call(const gdn_prologue_args *a, const gdn_prologue_c
   p->Hv = (int)(gdn_tensor_present(&a->b) ? a->b.sizes[1] : a->a.sizes[1]);
   p->K = gdn_tensor_present(&a->gk) ? (int)a->gk.sizes[2] : 1;
   p->use_g = a->use_g;
+  p->precomputed = a->precomputed;
   if (a->use_g) {
     p->a = a->a.data; p->a_dt = a->a.dtype; p->a_st = a->a.strides[0]; p->a_sh = a->a.strides[1];
+  }
+  if (a->use_g && !a->precomputed) {
     p->A_log = a->A_log.data; p->A_log_dt = a->A_log.dtype; p->A_log_s = a->A_log.strides[0];
     p->dt_bias = a->dt_bias.data; p->dt_bias_dt = a->dt_bias.dtype; p->dt_bias_s = a->dt_bias.strides[0];
   }

@@ -10,6 +10,7 @@ typedef struct gdn_prologue_params {
   const gdn_batch_header *header;
   int Hv, K;            /* K = 1 without a per-key gate */
   int use_g;
+  int precomputed;      /* a = g, b = beta */
   const void *a; int a_dt; int64_t a_st, a_sh;
   const void *b; int b_dt; int64_t b_st, b_sh;
   const void *A_log; int A_log_dt; int64_t A_log_s;

@@ -702,7 +702,7 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
     free(pool);
   }
 
-  gdn_prefill_shape shape = {c->Hk, c->Hv, c->K, c->V, c->dt, c->use_g, c->use_gk, c->l2norm, c->scale};
+  gdn_prefill_shape shape = {c->Hk, c->Hv, c->K, c->V, c->dt, c->use_g, c->use_gk, c->l2norm, c->scale, GDN_GATE_RAW};
   gdn_prefill_io io;
   memset(&io, 0, sizeof io);
   io.q = gdn_tensor_3d(x.q, c->dt, T_CAP, c->Hk, c->K);
