@@ -57,27 +57,42 @@ static void recurrent_step(int K, int V, double *S, const double *gamma, const d
   for (int vv = 0; vv < V; ++vv) o[vv] *= scale;
 }
 
-void gdn_ref_recurrent(const gdn_ref_shape *s, const double *q, const double *k, const double *v, const double *g,
-                       const double *gk, const double *beta, double scale, double *state, const int32_t *slots,
-                       double *o) {
+void gdn_ref_recurrent_io(const gdn_ref_shape *s, const double *q, const double *k, const double *v, const double *g,
+                          const double *gk, const double *beta, double scale, double *state, const gdn_ref_state_io *io,
+                          double *o) {
   const int K = s->K, V = s->V, Hk = s->Hk, Hv = s->Hv;
   double *S = ref_dalloc((size_t)K * V), *gamma = ref_dalloc((size_t)K), *tmp = ref_dalloc((size_t)V);
+  double *state_out = io->state_out ? io->state_out : state;
+  const int32_t *slots_out = io->state_out || io->slots_out ? io->slots_out : io->slots_in;
   for (int n = 0; n < s->num_seqs; ++n) {
-    int slot = ref_slot(slots, n);
+    const int slot_in = ref_slot(io->slots_in, n), slot_out = ref_slot(slots_out, n);
+    const int ck0 = io->checkpoints && io->checkpoint_offsets ? io->checkpoint_offsets[n] : -1;
     for (int h = 0; h < Hv; ++h) {
       int hk = ref_key_head(s, Hk, h);
-      ref_state_load(s, state, slot, h, S);
+      ref_state_load(s, state, slot_in, h, S);
       for (int t = s->cu_seqlens[n]; t < s->cu_seqlens[n + 1]; ++t) {
         ref_log_decay(s, g, gk, t, h, gamma);
         recurrent_step(K, V, S, gamma, q + ref_at(t, hk, Hk, K), k + ref_at(t, hk, Hk, K), v + ref_at(t, h, Hv, V),
                        beta[(size_t)t * Hv + h], scale, tmp, o + ref_at(t, h, Hv, V));
+        const int done = t + 1 - s->cu_seqlens[n];
+        if (ck0 >= 0 && done % io->checkpoint_every == 0)
+          ref_state_store(s, io->checkpoints, ck0 + done / io->checkpoint_every - 1, h, S);
       }
-      ref_state_store(s, state, slot, h, S);
+      ref_state_store(s, state_out, slot_out, h, S);
     }
   }
   free(S);
   free(gamma);
   free(tmp);
+}
+
+void gdn_ref_recurrent(const gdn_ref_shape *s, const double *q, const double *k, const double *v, const double *g,
+                       const double *gk, const double *beta, double scale, double *state, const int32_t *slots,
+                       double *o) {
+  gdn_ref_state_io io;
+  memset(&io, 0, sizeof io);
+  io.slots_in = slots;
+  gdn_ref_recurrent_io(s, q, k, v, g, gk, beta, scale, state, &io, o);
 }
 
 void gdn_ref_prefill(const gdn_ref_shape *s, const gdn_ref_prefill_inputs *in, double *state, const int32_t *slots,

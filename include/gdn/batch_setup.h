@@ -12,9 +12,10 @@
  * The kernel copies cu_seqlens (int32 or int64) and the effective slot tables into the
  * workspace, so the gdn_batch view never points at the caller's descriptor, and cuts
  * sequences into scan segments when context parallelism is asked for (cp_min_chunks > 0):
- * only when the batch has too few (sequence, value head) pairs to fill the device
- * (2 N Hv <= cp_units), into segments of max(cp_min_chunks, ceil(chunks Hv / cp_units))
- * chunks, decided on the device from the actual lengths. */
+ * only when the batch has few (sequence, value head) pairs (N Hv <= cp_max_pairs), into
+ * segments of max(cp_min_chunks, ceil(chunks Hv / cp_units)) chunks, so that about
+ * cp_units (segment, head) pairs fill the device; decided on the device from the actual
+ * lengths. */
 #ifndef GDN_BATCH_SETUP_H
 #define GDN_BATCH_SETUP_H
 
@@ -53,6 +54,8 @@ typedef struct gdn_batch_setup_args {
   int slots_identity;          /* 1: sequence i reads row i (slots must be NULL) */
   const int32_t *slots_out;    /* device [max_seqs] final-state rows; NULL: slots_out_mode */
   int slots_out_mode;          /* with slots_out NULL: 0 the same rows as slots, 1 row i, 2 none (-1) */
+  const int32_t *slots_out_select; /* device flag read at run time, with slots_out: 0 the same rows
+                                      as slots, 1 the rows of slots_out; NULL: always slots_out */
   int32_t num_slots_out;       /* output rows lie in [-1, num_slots_out); 0: num_slots */
   int state_aliased;           /* input and output rows index the same memory */
   const int32_t *checkpoint_offsets; /* device [max_seqs], or NULL: no checkpoints */
@@ -61,6 +64,7 @@ typedef struct gdn_batch_setup_args {
   int32_t cp_min_chunks;       /* > 0: build scan segments (context parallelism), see above */
   int32_t cp_units;            /* (segment, value head) pairs that fill the device */
   int32_t cp_heads;            /* Hv */
+  int32_t cp_max_pairs;        /* segment only batches of at most this many (sequence, head) pairs */
 } gdn_batch_setup_args;
 
 /* Capacity of the segment table for cp_min_chunks > 0 (0 otherwise). */

@@ -41,12 +41,37 @@ typedef struct gdn_prefill_shape {
 typedef struct gdn_prefill_io {
   gdn_tensor q, k;     /* [T_cap, Hk, K], last dim contiguous, 16-byte aligned rows */
   gdn_tensor v;        /* [T_cap, Hv, V] */
-  gdn_tensor a, b;     /* [T_cap, Hv] any float dtype / strides (a only with use_g) */
-  gdn_tensor A_log, dt_bias; /* [Hv] (use_g) */
+  gdn_tensor a, b;     /* GDN_GATE_RAW: [T_cap, Hv] any float dtype / strides (a only with use_g) */
+  gdn_tensor A_log, dt_bias; /* GDN_GATE_RAW: [Hv] (use_g) */
   gdn_tensor gk;       /* [T_cap, Hv, K] (use_gk) */
-  gdn_tensor state;    /* pool [num_slots, Hv, V, K] fp32, any strides */
+  gdn_tensor state;    /* pool [num_slots, Hv, V, K] fp32 / bf16 / fp16, any strides */
   gdn_tensor o;        /* out [T_cap, Hv, V], dtype of q */
+  gdn_tensor g, beta;  /* GDN_GATE_PRECOMPUTED: [T_cap, Hv] log-space gate (fp32, use_g) and beta */
+  gdn_tensor checkpoints; /* optional out [rows, Hv, V, K]: the state after every checkpoint_every
+                             tokens of each sequence (see gdn_prefill_request) */
+  int checkpoint_every;   /* a positive multiple of 64 with checkpoints */
 } gdn_prefill_io;
+
+/* A batch described on the host, for the runs that take one. */
+typedef struct gdn_prefill_request {
+  const int32_t *cu_seqlens;   /* [num_seqs + 1] */
+  const int32_t *slots;        /* [num_seqs] initial-state rows of the pool (-1: zero), or NULL: all -1 */
+  const int32_t *slots_out;    /* [num_seqs] final-state rows (-1: none; distinct), or NULL: the same as
+                                  slots (in place). A row one sequence writes must not be read by
+                                  another (copy-on-write of cached prefix states). */
+  const int32_t *checkpoint_offsets; /* [num_seqs] first checkpoint row (-1: none); with io.checkpoints */
+  int num_seqs;
+} gdn_prefill_request;
+
+/* The device descriptor the graphs read (int32 offsets into gdn_prefill_descriptor(), for a
+ * plan whose largest bucket has D = gdn_prefill_descriptor_seqs() sequences):
+ *   [num_seqs] [cu_seqlens: D + 1] [slots: D] [out_mode] [slots_out: D] [checkpoint_offsets: D]
+ * out_mode 0: final states go back to `slots` (in place); 1: to `slots_out`. The words a
+ * caller does not use may be left as the plan zeroed them. */
+typedef struct gdn_prefill_descriptor_layout {
+  int64_t num_seqs, cu_seqlens, slots, out_mode, slots_out, checkpoint_offsets, words;
+} gdn_prefill_descriptor_layout;
+gdn_prefill_descriptor_layout gdn_prefill_descriptor_layout_of(int32_t descriptor_seqs);
 
 typedef struct gdn_prefill_bucket {
   int32_t max_tokens;
@@ -54,6 +79,10 @@ typedef struct gdn_prefill_bucket {
 } gdn_prefill_bucket;
 
 typedef struct gdn_prefill_plan gdn_prefill_plan;
+
+/* Host-only validation of what gdn_prefill_plan_create takes (no device needed). */
+gdn_status gdn_prefill_validate(const gdn_prefill_shape *shape, const gdn_prefill_io *io,
+                                const gdn_prefill_bucket *buckets, int num_buckets);
 
 /* Validates shape and buffers, allocates the workspace, builds and instantiates one
  * graph per bucket on `device` (the current device is restored). */
@@ -72,11 +101,18 @@ void gdn_prefill_plan_destroy(gdn_prefill_plan *plan);
  * all -1). GDN_ERROR_INVALID_ARGUMENT when no bucket holds it. */
 gdn_status gdn_prefill_run(gdn_prefill_plan *plan, const int32_t *cu_seqlens, const int32_t *slots, int num_seqs,
                            cudaStream_t stream);
+/* The same with copy-on-write slots and checkpoint offsets (gdn_prefill_request). */
+gdn_status gdn_prefill_run_request(gdn_prefill_plan *plan, const gdn_prefill_request *request, cudaStream_t stream);
 /* Same with a descriptor already on the device; num_tokens picks the bucket (the
- * device check still verifies cu_seqlens). */
+ * device check still verifies cu_seqlens). It may be captured into a caller's graph
+ * (stream capture): it then records device-to-device copies and the plan's kernels one
+ * by one, and a replay reads the caller's device descriptor again. */
 gdn_status gdn_prefill_run_device(gdn_prefill_plan *plan, const int32_t *cu_seqlens_dev, const int32_t *slots_dev,
                                   int num_seqs, int num_tokens, cudaStream_t stream);
-/* The same operators launched one by one on the stream (for comparison and benches). */
+/* The same operators launched one by one on the stream (for comparison and benches).
+ * gdn_prefill_run, _run_request and _run_eager stage the descriptor in pinned host memory
+ * that later runs reuse: they refuse to run while `stream` is capturing (a replay would
+ * read whatever batch was staged last). Capture gdn_prefill_run_device or gdn_forward. */
 gdn_status gdn_prefill_run_eager(gdn_prefill_plan *plan, const int32_t *cu_seqlens, const int32_t *slots, int num_seqs,
                                  cudaStream_t stream);
 
@@ -86,9 +122,8 @@ gdn_status gdn_prefill_check_error(gdn_prefill_plan *plan);
 
 /* For runtimes that embed the prefill in their own graph: adds bucket `bucket`'s nodes
  * to `graph` after `deps`; *last is a node that completes after all of them. The caller
- * then writes the descriptor itself to gdn_prefill_descriptor() before each launch:
- * int32 [0] = num_seqs, [1 .. max_seqs+1] = cu_seqlens, then max_seqs slots, where
- * max_seqs = gdn_prefill_descriptor_seqs(). */
+ * then writes the descriptor itself to gdn_prefill_descriptor() before each launch
+ * (gdn_prefill_descriptor_layout). */
 gdn_status gdn_prefill_add_to_graph(gdn_prefill_plan *plan, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
                                     size_t num_deps, cudaGraphNode_t *last);
 int32_t *gdn_prefill_descriptor(gdn_prefill_plan *plan);
@@ -109,6 +144,8 @@ gdn_status gdn_prefill_launch_setup(gdn_prefill_plan *plan, int bucket, cudaStre
 gdn_status gdn_prefill_launch_core(gdn_prefill_plan *plan, int bucket, cudaStream_t stream);
 int gdn_prefill_descriptor_seqs(const gdn_prefill_plan *plan);
 
+/* Accessors: NULL-safe (0, {0, 0}, -1 or NULL for a NULL plan or an index out of range,
+ * with the reason as the last error). */
 int gdn_prefill_num_buckets(const gdn_prefill_plan *plan);
 gdn_prefill_bucket gdn_prefill_bucket_at(const gdn_prefill_plan *plan, int index);
 /* Index of the smallest bucket holding the batch, or -1. */

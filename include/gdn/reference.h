@@ -43,6 +43,22 @@ void gdn_ref_recurrent(const gdn_ref_shape *s, const double *q, const double *k,
                        const double *g, const double *gk, const double *beta, double scale,
                        double *state, const int32_t *slots, double *o);
 
+/* The recurrence with separate initial / final rows and checkpoints: sequence n starts
+ * from state[slots_in[n]] (NULL or -1: zero) and ends in state_out[slots_out[n]] (state_out
+ * NULL: state; slots_out NULL: slots_in when state_out is NULL, else -1 = not written);
+ * with checkpoints, the state after every checkpoint_every tokens of sequence n goes to row
+ * checkpoint_offsets[n] + j of checkpoints [rows, Hv, V, K] (offset -1: none). */
+typedef struct gdn_ref_state_io {
+  const int32_t *slots_in, *slots_out;
+  double *state_out;
+  int checkpoint_every;
+  const int32_t *checkpoint_offsets;
+  double *checkpoints;
+} gdn_ref_state_io;
+void gdn_ref_recurrent_io(const gdn_ref_shape *s, const double *q, const double *k, const double *v,
+                          const double *g, const double *gk, const double *beta, double scale, double *state,
+                          const gdn_ref_state_io *io, double *o);
+
 /* ---- the chunked form, stage by stage (FLA conventions) */
 /* g_cum[T, Hv] (or gk_cum[T, Hv, K] with inner dim K): chunk-local inclusive cumsum. */
 void gdn_ref_chunk_cumsum(const gdn_ref_shape *s, int inner, const double *x, double *x_cum);

@@ -41,6 +41,8 @@ gdn_status gdn_batch_setup_validate(const gdn_batch_setup_args *a) {
   if (a->slots_out_mode < 0 || a->slots_out_mode > 2 || (a->slots_out != NULL && a->slots_out_mode != 0))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch setup: slots_out_mode = %d (0, 1 or 2, and 0 with slots_out)",
                     a->slots_out_mode);
+  if (a->slots_out_select != NULL && a->slots_out == NULL)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch setup: slots_out_select needs slots_out");
   if (a->checkpoint_offsets != NULL && (a->checkpoint_every <= 0 || a->checkpoint_every % GDN_CHUNK != 0))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "checkpoint_every = %d is not a positive multiple of %d",
                     a->checkpoint_every, GDN_CHUNK);

@@ -9,12 +9,12 @@
 #define GDN_SETUP_THREADS 1024
 
 typedef struct gdn_batch_setup_params {
-  const int32_t *cu_in, *slots_in_src, *slots_out_src, *num_seqs_dev, *ckpt_src;
+  const int32_t *cu_in, *slots_in_src, *slots_out_src, *num_seqs_dev, *ckpt_src, *out_select;
   const int64_t *cu_in64;
   int32_t num_seqs, max_seqs, max_tokens, num_slots, num_slots_out;
   int slots_identity, slots_out_mode, state_aliased;
   int32_t checkpoint_every, num_checkpoints;
-  int32_t cp_min_chunks, cp_units, cp_heads, max_segments;
+  int32_t cp_min_chunks, cp_units, cp_heads, cp_max_pairs, max_segments;
   gdn_batch_header *header;
   int32_t *chunk_offsets, *chunk_seq, *cu, *slots_in, *slots_out, *ckpt;
   int32_t *out_table, *ckpt_table;
@@ -110,6 +110,7 @@ __global__ void __launch_bounds__(GDN_SETUP_THREADS) gdn_batch_setup_kernel(cons
   __syncthreads();
 
   const bool n_ok = N >= 0 && N <= p.max_seqs;
+  const int32_t *slots_out_src = p.out_select != nullptr && *p.out_select == 0 ? nullptr : p.slots_out_src;
   if (!n_ok) {
     if (tid == 0) gdn_note_error(GDN_BATCH_BAD_NUM_SEQS, 0, N, p.max_seqs, &key, &v1, &v2);
   } else {
@@ -128,7 +129,7 @@ __global__ void __launch_bounds__(GDN_SETUP_THREADS) gdn_batch_setup_kernel(cons
       const int a = p.cu[i], b = p.cu[i + 1];
       if (b < a) gdn_note_error(GDN_BATCH_NOT_MONOTONIC, i + 1, b, a, &key, &v1, &v2);
       const int sin = p.slots_identity ? i : p.slots_in_src ? p.slots_in_src[i] : GDN_PAD_SLOT;
-      const int sout = p.slots_out_src       ? p.slots_out_src[i]
+      const int sout = slots_out_src         ? slots_out_src[i]
                        : p.slots_out_mode == 1 ? i
                        : p.slots_out_mode == 2 ? GDN_PAD_SLOT
                                                : sin;
@@ -202,12 +203,12 @@ __global__ void __launch_bounds__(GDN_SETUP_THREADS) gdn_batch_setup_kernel(cons
     p.chunk_seq[c] = lo;
   }
 
-  /* Scan segments: sequences cut into runs of L chunks when the batch has too few
-   * (sequence, head) pairs to fill the device (see batch_setup.h). */
+  /* Scan segments: sequences cut into runs of L chunks when the batch has few
+   * (sequence, head) pairs (see batch_setup.h). */
   int num_segments = N;
   if (p.max_segments > 0) {
     int64_t L = INT_MAX;
-    if ((int64_t)2 * N * p.cp_heads <= p.cp_units) {
+    if ((int64_t)N * p.cp_heads <= p.cp_max_pairs) {
       const int64_t want = ((int64_t)NT * p.cp_heads + p.cp_units - 1) / p.cp_units;
       L = max((int64_t)p.cp_min_chunks, want);
     }
@@ -246,6 +247,7 @@ static gdn_status setup_call(const gdn_batch_setup_args *a, gdn_batch_setup_para
   p->cu_in64 = a->cu_seqlens64;
   p->slots_in_src = a->slots;
   p->slots_out_src = a->slots_out;
+  p->out_select = a->slots_out_select;
   p->num_seqs_dev = a->num_seqs_dev;
   p->ckpt_src = a->checkpoint_offsets;
   p->num_seqs = a->num_seqs;
@@ -261,6 +263,7 @@ static gdn_status setup_call(const gdn_batch_setup_args *a, gdn_batch_setup_para
   p->cp_min_chunks = a->cp_min_chunks;
   p->cp_units = a->cp_units;
   p->cp_heads = a->cp_heads;
+  p->cp_max_pairs = a->cp_max_pairs;
   p->max_segments = l.max_segments;
   p->header = (gdn_batch_header *)(ws + l.header);
   p->chunk_offsets = (int32_t *)(ws + l.chunk_offsets);

@@ -199,8 +199,16 @@ static int64_t mean_chunks(const gdn_batch *b) {
   return b->max_seqs > 0 ? ((int64_t)b->max_tokens / b->max_seqs + 63) / 64 : 1;
 }
 
+/* (unit, head) pairs of the scan's grid: units are segments when the batch is cut into
+ * them (context parallelism), else sequences. */
+static int64_t scan_pairs(const gdn_batch *b, int Hv) {
+  return (int64_t)(b->segments != NULL ? b->max_segments : b->max_seqs) * Hv;
+}
+
 int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_mode, const gdn_device_info *dev) {
   if (K > 128) return 0;
+  /* a segmented batch runs many short chains: the throughput kernel */
+  if (batch->segments != NULL) return 1;
   return o_mode == 2 || ((int64_t)batch->max_seqs * Hv >= dev->sm_count && mean_chunks(batch) > 4);
 }
 
@@ -216,7 +224,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan: dev and cfg must not be NULL");
   const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
   const size_t limit = dev->smem_per_block_optin;
-  const int64_t per_block = (int64_t)pb->batch->max_seqs * Hv;
+  const int64_t per_block = scan_pairs(pb->batch, Hv);
 
   int env_bv = 0, env_warps = 0, env_stages = 0, env_col = -1, r;
   if ((r = gdn_env_int("GDN_CHUNK_H_BV", &env_bv)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
@@ -258,7 +266,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* column split: one warp per 16 columns. Row groups: 8 warps for BV = 64 with the
      * fused output and a prefetching pipeline, or K = 256 (4 would spill); else 4 (two
      * one-stage CTAs share an SM: 64 x 128 tokens, 313 vs 397 us on H100). */
-    const int deep = stages != 1 && mean_chunks(pb->batch) > 4;
+    const int deep = stages != 1 && (mean_chunks(pb->batch) > 4 || pb->batch->segments != NULL);
     warps = col ? bv / 16 : (bv == 64 && (K == 256 || (pb->o_mode && deep))) ? 8 : 4;
   }
   if (!supported(K, col, bv, warps))
@@ -280,7 +288,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* Short sequences (<= 4 chunks on average at capacity) gain nothing from a deep
      * prefetch; one stage halves the shared memory so two CTAs share an SM and hide
      * each other's load latency (measured on H100, 64 x 128 tokens: 313 vs 359 us). */
-    for (stages = mean_chunks(pb->batch) <= 4 ? 1 : 3;
+    for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? 1 : 3;
          stages > 1 && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
     }
     if (gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit)

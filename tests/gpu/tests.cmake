@@ -13,3 +13,4 @@ gdn_add_test(test_layer LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layer.c
 gdn_add_test(test_layer_multi LABEL multigpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_layer_multi.c)
 target_link_libraries(test_layer_multi PRIVATE NCCL::nccl pthread)
 gdn_add_test(test_chunk_large LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_chunk_large.c TIMEOUT 900)
+gdn_add_test(test_forward LABEL gpu SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_forward.c TIMEOUT 900)
