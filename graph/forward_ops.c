@@ -141,11 +141,17 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
     b.max_segments = gdn_batch_max_segments(&sa);
     b.segments = (const gdn_batch_segment *)(uintptr_t)16;
   }
-  pol->fold = !s->use_gk && gdn_scan_fold_default(&b, s->Hv, s->K, dev);
+  /* the folded form where the one-segment schedule takes the column-split kernel anyway, or
+   * where every long batch of the capacity is cut (its segments run the column-split kernel) */
+  gdn_batch b1 = b;
+  b1.segments = NULL;
+  b1.max_segments = 0;
+  pol->fold = !s->use_gk && (gdn_scan_fold_default(&b1, s->Hv, s->K, dev) ||
+                             (cp && s->K <= 128 && (int64_t)cap.max_seqs * s->Hv <= dev->sm_count / GDN_CP_PAIRS_PER_SM_DIV));
   if (cp) {
     GDN_TRY(gdn_fwd_bind_standins(&f, s, dev, pol, cap));
-    const int nvb = s->V / f.scan_cfg.bv;
-    pol->cp_units = dev->sm_count * scan_ctas_per_sm(&f.scan_cfg, dev) / (nvb > 0 ? nvb : 1);
+    const int nvb = s->V / f.scan_cp_cfg.bv;
+    pol->cp_units = dev->sm_count * scan_ctas_per_sm(&f.scan_cp_cfg, dev) / (nvb > 0 ? nvb : 1);
     if (pol->cp_units < 1) pol->cp_units = 1;
   }
   return GDN_SUCCESS;
@@ -266,14 +272,30 @@ gdn_status gdn_fwd_bind(gdn_fwd *f, const gdn_prefill_shape *s, const gdn_device
     sc->kf = in->kf;
   }
 
+  /* with segments: the segmented schedule, and the one-segment schedule over the same tables
+   * without the segment view; the device runs one of them per batch */
+  f->cp = f->batch.segments != NULL;
+  if (f->cp) {
+    f->scan_cp = *sc;
+    f->scan_cp.batch.when_cut = 1;
+    sc->batch.segments = NULL;
+    sc->batch.seq_segments = NULL;
+    sc->batch.max_segments = 0;
+    sc->batch.when_cut = -1;
+    sc->cp_workspace = NULL;
+    sc->cp_workspace_bytes = 0;
+  }
+
   if (cfgs != NULL) {
     f->pro_cfg = cfgs->pro_cfg;
     f->intra_cfg = cfgs->intra_cfg;
     f->scan_cfg = cfgs->scan_cfg;
+    f->scan_cp_cfg = cfgs->scan_cp_cfg;
     return GDN_SUCCESS;
   }
   GDN_TRY(gdn_prologue_plan(pro, dev, &f->pro_cfg));
   GDN_TRY(gdn_chunk_intra_plan(in, dev, &f->intra_cfg));
+  if (f->cp) GDN_TRY(gdn_chunk_scan_o_plan(&f->scan_cp, dev, &f->scan_cp_cfg));
   return gdn_chunk_scan_o_plan(sc, dev, &f->scan_cfg);
 }
 
@@ -288,15 +310,17 @@ gdn_status gdn_fwd_emit_core(const gdn_fwd *f, cudaStream_t stream, cudaGraph_t 
   if (g == NULL) {
     GDN_TRY(gdn_prologue_launch(&f->pro, &f->pro_cfg, stream));
     GDN_TRY(gdn_chunk_intra_launch(&f->intra, &f->intra_cfg, stream));
+    if (f->cp) GDN_TRY(gdn_chunk_scan_o_launch(&f->scan_cp, &f->scan_cp_cfg, stream));
     GDN_TRY(gdn_chunk_scan_o_launch(&f->scan, &f->scan_cfg, stream));
     return gdn_tail_zero_launch(&f->batch, &f->o, f->sm_count, stream);
   }
-  cudaGraphNode_t pro, intra, scan, tail;
+  cudaGraphNode_t pro, intra, leaves[3];
+  int n = 0;
   GDN_TRY(gdn_prologue_add_node(&f->pro, &f->pro_cfg, g, deps, num_deps, &pro));
   GDN_TRY(gdn_chunk_intra_add_node(&f->intra, &f->intra_cfg, g, &pro, 1, &intra));
-  GDN_TRY(gdn_chunk_scan_o_add_node(&f->scan, &f->scan_cfg, g, &intra, 1, &scan));
-  GDN_TRY(gdn_tail_zero_add_node(&f->batch, &f->o, f->sm_count, g, deps, num_deps, &tail));
-  cudaGraphNode_t leaves[2] = {scan, tail};
-  GDN_CUDA_TRY(cudaGraphAddEmptyNode(last, g, leaves, 2));
+  if (f->cp) GDN_TRY(gdn_chunk_scan_o_add_node(&f->scan_cp, &f->scan_cp_cfg, g, &intra, 1, &leaves[n++]));
+  GDN_TRY(gdn_chunk_scan_o_add_node(&f->scan, &f->scan_cfg, g, &intra, 1, &leaves[n++]));
+  GDN_TRY(gdn_tail_zero_add_node(&f->batch, &f->o, f->sm_count, g, deps, num_deps, &leaves[n++]));
+  GDN_CUDA_TRY(cudaGraphAddEmptyNode(last, g, leaves, (size_t)n));
   return GDN_SUCCESS;
 }

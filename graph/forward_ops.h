@@ -7,7 +7,9 @@
  *
  * Policy (fixed at plan time from shape, capacity and device): the folded WY form where the
  * scan takes its column-split kernel, and context-parallel segments where a batch of the
- * capacity can have fewer (sequence, head) pairs than the device holds. */
+ * capacity can have fewer (sequence, head) pairs than the device holds. Then the graph holds
+ * both scan schedules after chunk_intra, each planned for its own parallelism; the device
+ * decides per batch which one runs (the other exits at once). */
 #ifndef GDN_GRAPH_FORWARD_OPS_H
 #define GDN_GRAPH_FORWARD_OPS_H
 
@@ -45,8 +47,11 @@ typedef struct gdn_fwd {
   gdn_prologue_config pro_cfg;
   gdn_chunk_intra_args intra;
   gdn_chunk_intra_config intra_cfg;
-  gdn_chunk_scan_o_args scan;
+  gdn_chunk_scan_o_args scan;     /* one segment per sequence (when_cut -1 with scan_cp) */
   gdn_scan_config scan_cfg;
+  gdn_chunk_scan_o_args scan_cp;  /* context parallelism: the segmented schedule (when_cut 1) */
+  gdn_scan_config scan_cp_cfg;
+  int cp;
   gdn_tensor o;
   int sm_count;
 } gdn_fwd;

@@ -74,6 +74,9 @@ typedef struct gdn_batch {
   int32_t max_tokens;
   int32_t max_chunks;           /* gdn_batch_max_chunks(max_tokens, max_seqs) */
   int32_t max_segments;         /* 0 without segments */
+  int32_t when_cut;             /* which schedule this view serves: 0 always; 1 only batches the device
+                                   cut into more segments than sequences; -1 only the others (a
+                                   graph can hold both schedules; the idle one exits at once) */
 } gdn_batch;
 
 /* Upper bound of sum(ceil(len_i / 64)) over any batch within the capacities. */

@@ -124,6 +124,7 @@ template <int K, int BV>
 __device__ __forceinline__ bool gdn_scan_work_at(const gdn_scan_params &p, gdn_scan_work &w) {
   const gdn_batch_header *hdr = p.header;
   if (hdr->status != 0) return false;
+  if (p.when_cut != 0 && (p.when_cut > 0) != (hdr->num_segments > hdr->num_seqs)) return false; /* the other schedule */
   const int nvb = p.V / BV, nvb_all = p.cp_phase ? nvb + (K + BV - 1) / BV : nvb;
   const int64_t bid = blockIdx.x;
   w.vb = (int)(bid % nvb_all);

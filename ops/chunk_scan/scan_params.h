@@ -32,6 +32,7 @@ typedef struct gdn_scan_params {
    * writes each segment's end state (rows < V) and its transition (rows V .. V + K,
    * identity blocks) to cp_x [max_segments][Hv][V + K][K] fp32. */
   const gdn_batch_segment *segments;
+  int when_cut;                          /* gdn_batch.when_cut */
   int cp_phase;
   float *cp_x;
   int K;

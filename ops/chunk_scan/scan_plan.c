@@ -350,6 +350,7 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   p->slots_out = b->slots_out;
   p->header = b->header;
   p->segments = b->segments;
+  p->when_cut = b->when_cut;
   p->K = K;
   p->Hv = Hv;
   p->V = V;

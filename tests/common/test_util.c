@@ -133,3 +133,8 @@ double *gdn_dalloc(size_t n) {
   memset(p, 0, n * sizeof(double));
   return p;
 }
+
+int gdn_test_small(void) {
+  const char *s = getenv("GDN_TEST_SMALL");
+  return s != NULL && *s != '\0' && strcmp(s, "0") != 0;
+}

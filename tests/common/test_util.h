@@ -57,6 +57,9 @@ void gdn_test_shuffle(gdn_rng *r, int *perm, int n);
  * _NUM_STAGES, and _COLUMN_SPLIT when column_split >= 0; bv == 0 clears all four. */
 void gdn_test_scan_env(int bv, int warps, int stages, int column_split);
 
+/* 1 when GDN_TEST_SMALL is set: small shapes only (compute-sanitizer runs, ci/gpu sanitize). */
+int gdn_test_small(void);
+
 /* Prints the "N passed, N failed" closing line and returns the exit code. */
 int gdn_test_finish(const char *name);
 

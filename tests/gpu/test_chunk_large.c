@@ -491,6 +491,10 @@ static void case_many_pairs(const gdn_device_info *dev) {
 
 int main(void) {
   gdn_gpu_test_init("test_chunk_large", 1);
+  if (gdn_test_small()) {
+    printf("test_chunk_large: SKIP (GDN_TEST_SMALL: these cases exist to be large)\n");
+    return GDN_SKIP_CODE;
+  }
   gdn_rng_seed(&rng, gdn_test_seed("test_chunk_large"));
   gdn_device_info dev;
   CHECK_OK(gdn_device_info_query(0, &dev));

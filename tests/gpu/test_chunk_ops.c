@@ -347,11 +347,23 @@ static void run_case(const tcase *c) {
 
   /* every buildable configuration gives the same answer */
   /* column-split (BV = 16 x warps, K <= 128) and row-group kernels */
-  static const int configs[][4] = {{0, 0, 0, 0},  {32, 2, 2, 1}, {64, 4, 3, 1}, {128, 8, 2, 1}, {32, 4, 1, 0},
-                                   {32, 4, 2, 0}, {32, 8, 3, 0}, {64, 4, 3, 0}, {64, 8, 2, 0}};
+  static const int some[][4] = {{0, 0, 0, 0},  {32, 2, 2, 1}, {64, 4, 3, 1}, {128, 8, 2, 1}, {32, 4, 1, 0},
+                                {32, 4, 2, 0}, {32, 8, 3, 0}, {64, 4, 3, 0}, {64, 8, 2, 0}};
+  /* GDN_TEST_ALL_CONFIGS: every override combination the planner admits (BV x warps x stages x kernel) */
+  int all[1 + 3 * 3 * 4 * 2][4] = {{0, 0, 0, 0}}, nall = 1;
+  for (int bv = 32; bv <= 128; bv *= 2)
+    for (int wp = 2; wp <= 8; wp *= 2)
+      for (int sg = 1; sg <= 4; ++sg)
+        for (int col = 0; col < 2; ++col) {
+          int *e = all[nall++];
+          e[0] = bv; e[1] = wp; e[2] = sg; e[3] = col;
+        }
+  const int every = getenv("GDN_TEST_ALL_CONFIGS") != NULL;
+  const int (*configs)[4] = every ? (const int (*)[4])all : some;
+  const size_t nconfigs = every ? (size_t)nall : sizeof some / sizeof some[0];
   float *pool_host = (float *)gdn_xmalloc(npool * 4), *pool0_f = (float *)gdn_xmalloc(npool * 4);
   gdn_pack(GDN_DTYPE_F32, pool0, npool, pool0_f);
-  for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ++ci) {
+  for (size_t ci = 0; ci < nconfigs; ++ci) {
     if (configs[ci][0] && V % configs[ci][0] != 0) continue;
     gdn_test_scan_env(configs[ci][0], configs[ci][1], configs[ci][2], configs[ci][3]);
     gdn_scan_config scfg;
@@ -388,6 +400,63 @@ static void run_case(const tcase *c) {
       CHECK(memcmp(pool_host + off, pool0_f + off, (size_t)Hv * V * K * 4) == 0, "[%s] untouched slot %d changed",
             c->name, s);
     }
+  }
+
+  /* context parallelism: the same batch cut into segments of L chunks on the device (L = 1
+   * and 2: every chunk boundary a segment boundary), transition + combine + scan, on the
+   * row-group and the column-split kernel; h, v_new and the final state as without */
+  for (int seg = 1; seg <= 2; ++seg) {
+    gdn_batch_setup_args sc = sa;
+    sc.cp_min_chunks = seg;
+    sc.cp_heads = Hv;
+    sc.cp_units = NT * Hv;      /* L = max(seg, ceil(chunks Hv / units)) = seg */
+    sc.cp_max_pairs = 1 << 20;  /* always segment */
+    sc.workspace_bytes = gdn_batch_workspace_bytes_for(&sc);
+    sc.workspace = gdn_dmalloc(sc.workspace_bytes);
+    gdn_batch sb;
+    CHECK_OK(gdn_batch_setup_view(&sc, &sb));
+    CHECK_OK(gdn_batch_setup_launch(&sc, 0));
+    gdn_batch_header sh2;
+    CUDA_OK(cudaMemcpy(&sh2, sb.header, sizeof sh2, cudaMemcpyDeviceToHost));
+    int want_segs = 0;
+    for (int i = 0; i < N; ++i) want_segs += c->lens[i] <= 64 * seg ? 1 : (c->lens[i] + 64 * seg - 1) / (64 * seg);
+    CHECK(sh2.status == 0 && sh2.num_segments == want_segs, "[%s] L=%d: %d segments (status %d), expected %d", c->name,
+          seg, sh2.num_segments, sh2.status, want_segs);
+    gdn_chunk_delta_h_args ds = da;
+    ds.batch = sb;
+    ds.h = gdn_tensor_4d(d_h, GDN_DTYPE_F32, sb.max_chunks, Hv, K, V);
+    ds.cp_workspace_bytes = gdn_scan_cp_workspace_bytes(&sb, Hv, V, K);
+    ds.cp_workspace = gdn_dmalloc(ds.cp_workspace_bytes);
+    for (int kernel = 0; kernel < 2; ++kernel) {
+      if (kernel == 1 && K > 128) continue;
+      gdn_test_scan_env(kernel ? 64 : 32, kernel ? 4 : 4, 2, kernel);
+      gdn_scan_config scfg;
+      gdn_status ps = gdn_chunk_delta_h_plan(&ds, &dev, &scfg);
+      gdn_test_scan_env(0, 0, 0, -1);
+      if (ps == GDN_ERROR_UNSUPPORTED || (kernel && V % 64 != 0)) continue;
+      CHECK(ps == GDN_SUCCESS && scfg.cp_stages > 0, "[%s] segmented plan: %s", c->name, gdn_get_last_error());
+      CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+      gdn_poison(d_h, nhcap * 4);
+      gdn_poison(d_vn, nv * 2);
+      gdn_poison(ds.cp_workspace, ds.cp_workspace_bytes);
+      CHECK_OK(gdn_chunk_delta_h_launch(&ds, &scfg, 0));
+      CUDA_OK(cudaDeviceSynchronize());
+      char what[96];
+      double *hh = gdn_dalloc(nhout), *pp = gdn_dalloc(npool);
+      gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: h", seg, kernel ? "column split" : "row groups");
+      check_rel(what, c, hh, h_ref, nhout, bound16(c->dt));
+      gdn_download(c->dt, d_vn, nv, tmp);
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: v_new", seg, kernel ? "column split" : "row groups");
+      check_rel(what, c, tmp, vn_ref, nv, bound16(c->dt));
+      gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: final state", seg, kernel ? "column split" : "row groups");
+      check_rel(what, c, pp, pool_ref, npool, bound16(c->dt));
+      free(hh);
+      free(pp);
+    }
+    cudaFree(ds.cp_workspace);
+    cudaFree(sc.workspace);
   }
 
   /* the pool is updated exactly once per launch: a second launch == a second reference step */
@@ -558,7 +627,9 @@ int main(void) {
       {"K64 V128 gk only fp16", 2, {90, 33}, 2, 2, 64, 128, GDN_DTYPE_F16, 0, 1, 0},
       {"K128 V64 fp16", 2, {150, 20}, 2, 4, 128, 64, GDN_DTYPE_F16, 1, 0, 1},
   };
+  const int every = getenv("GDN_TEST_ALL_CONFIGS") != NULL;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+    if (every && i != 0 && i != 1 && i != 3) continue; /* K 128, K 64 (column split and rows), K 256 (rows) */
     printf("case %s\n", cases[i].name);
     run_case(&cases[i]);
   }

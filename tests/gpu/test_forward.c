@@ -713,7 +713,7 @@ static void scenario_invalid(gdn_rng *r, cudaStream_t st) {
 int main(int argc, char **argv) {
   gdn_gpu_test_init("test_forward", 1);
   g_seed = gdn_test_seed("test_forward");
-  g_small = getenv("GDN_TEST_SMALL") != NULL;
+  g_small = gdn_test_small();
   const char *only = argc > 1 ? argv[1] : NULL;
   gdn_rng r;
   gdn_rng_seed(&r, g_seed);
