@@ -75,6 +75,7 @@ void gdn_pack(gdn_dtype dtype, const double *x, size_t n, void *out) {
       case GDN_DTYPE_F16: ((uint16_t *)out)[i] = gdn_f32_to_f16((float)x[i]); break;
       case GDN_DTYPE_F32: ((float *)out)[i] = (float)x[i]; break;
       case GDN_DTYPE_I32: ((int32_t *)out)[i] = (int32_t)x[i]; break;
+      case GDN_DTYPE_I64: ((int64_t *)out)[i] = (int64_t)x[i]; break;
     }
   }
 }
@@ -86,6 +87,7 @@ void gdn_unpack(gdn_dtype dtype, const void *in, size_t n, double *x) {
       case GDN_DTYPE_F16: x[i] = gdn_f16_to_f32(((const uint16_t *)in)[i]); break;
       case GDN_DTYPE_F32: x[i] = ((const float *)in)[i]; break;
       case GDN_DTYPE_I32: x[i] = ((const int32_t *)in)[i]; break;
+      case GDN_DTYPE_I64: x[i] = (double)((const int64_t *)in)[i]; break;
     }
   }
 }
