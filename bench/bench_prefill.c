@@ -83,14 +83,11 @@ int main(void) {
     free(s);
   }
   double A_log[HV], dt_bias[HV];
-  for (int h = 0; h < HV; ++h) { /* A in [1, 16], softplus(dt_bias) log-uniform in [1e-3, 1e-1] */
-    A_log[h] = log(1.0 + 15.0 * gdn_rng_uniform(&rng));
-    double dt = exp(log(1e-3) + (log(1e-1) - log(1e-3)) * gdn_rng_uniform(&rng));
-    dt_bias[h] = dt + log(-expm1(-dt));
-  }
+  gdn_bench_gate_params(&rng, HV, A_log, dt_bias);
   void *A_log_d = gdn_upload(GDN_DTYPE_F32, A_log, HV), *dt_bias_d = gdn_upload(GDN_DTYPE_F32, dt_bias, HV);
 
-  gdn_prefill_shape shape = {HK, HV, K, V, GDN_DTYPE_BF16, 1, 0, 1, 0.f};
+  const gdn_prefill_shape shape = {.Hk = HK, .Hv = HV, .K = K, .V = V, .dtype = GDN_DTYPE_BF16, .use_g = 1,
+                                   .l2norm_qk = 1, .gate = GDN_GATE_RAW};
   gdn_prefill_io io;
   memset(&io, 0, sizeof io);
   io.q = gdn_tensor_3d(q, GDN_DTYPE_BF16, T_CAP, HK, K);
