@@ -82,11 +82,7 @@ static double run_shape(int Hk, int Hv, const bcase *cases, int ncases, void *bu
   gdn_rng rng;
   gdn_rng_seed(&rng, 777);
   double A_log[32], dt_bias[32];
-  for (int h = 0; h < Hv; ++h) { /* A in [1, 16], softplus(dt_bias) log-uniform in [1e-3, 1e-1] */
-    A_log[h] = log(1.0 + 15.0 * gdn_rng_uniform(&rng));
-    double dt = exp(log(1e-3) + (log(1e-1) - log(1e-3)) * gdn_rng_uniform(&rng));
-    dt_bias[h] = dt + log(-expm1(-dt));
-  }
+  gdn_bench_gate_params(&rng, Hv, A_log, dt_bias);
   void *A_log_d = gdn_upload(GDN_DTYPE_F32, A_log, Hv), *dt_bias_d = gdn_upload(GDN_DTYPE_F32, dt_bias, Hv);
   gdn_prefill_shape shape = {Hk, Hv, K, V, GDN_DTYPE_BF16, 1, 0, 1, 0.f, GDN_GATE_RAW};
   gdn_prefill_io io;

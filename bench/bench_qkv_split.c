@@ -12,7 +12,7 @@
 #include "gpu_util.h"
 #include "gdn/device.h"
 #include "gdn/qkv_split.h"
-#include "ops/qkv_split/qkv_split_naive.h"
+#include "qkv_split_naive.h"
 
 enum { HK = 16, K = 128, HV = 32, V = 128, D = 2 * HK * K + HV * V };
 

@@ -38,7 +38,12 @@ extern "C" gdn_status gdn_capture_end(cudaStream_t stream, cudaGraph_t graph, cu
   const cudaGraphNode_t *leaves = NULL;
   const cudaGraphEdgeData *edges = NULL; /* requested so a programmatic edge is not a lossy query */
   size_t n = 0;
+  /* CUDA 13 gave the edge-data form (12.3's cudaStreamGetCaptureInfo_v3) the plain name. */
+#if CUDART_VERSION >= 13000
   cudaError_t e = cudaStreamGetCaptureInfo(stream, &st, NULL, NULL, &leaves, &edges, &n);
+#else
+  cudaError_t e = cudaStreamGetCaptureInfo_v3(stream, &st, NULL, NULL, &leaves, &edges, &n);
+#endif
   if (e != cudaSuccess || st != cudaStreamCaptureStatusActive) {
     gdn_capture_abort(stream);
     if (e != cudaSuccess) return gdn_cuda_fail(e, "cudaStreamGetCaptureInfo");

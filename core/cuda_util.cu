@@ -1,5 +1,6 @@
 /* Device queries and generic kernel emission shared by all operators. */
 #include <cuda_runtime.h>
+#include <stdio.h>
 #include <string.h>
 #include "core/cuda_util.h"
 #include "gdn/device.h"
@@ -19,6 +20,26 @@ extern "C" int gdn_device_available(void) {
     return 0;
   }
   return n > 0;
+}
+
+/* cudaGetDeviceCount reports a missing driver as "driver version insufficient";
+ * cudaDriverGetVersion tells the two apart (0 when no driver is installed). */
+extern "C" const char *gdn_device_unavailable_reason(void) {
+  static thread_local char why[128];
+  int n = 0, drv = 0, rt = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  cudaGetLastError();
+  if (e == cudaSuccess && n > 0) return NULL;
+  if (cudaDriverGetVersion(&drv) != cudaSuccess || drv == 0) return "no CUDA driver/GPU";
+  cudaRuntimeGetVersion(&rt);
+  if (e == cudaErrorInsufficientDriver)
+    snprintf(why, sizeof why, "the CUDA driver (%d.%d) is older than the CUDA runtime (%d.%d)", drv / 1000, drv % 1000 / 10,
+             rt / 1000, rt % 1000 / 10);
+  else if (e == cudaSuccess || e == cudaErrorNoDevice)
+    snprintf(why, sizeof why, "no CUDA device is visible (driver %d.%d)", drv / 1000, drv % 1000 / 10);
+  else
+    snprintf(why, sizeof why, "no usable CUDA device (%s)", cudaGetErrorString(e));
+  return why;
 }
 
 extern "C" gdn_status gdn_device_info_query(int device, gdn_device_info *info) {

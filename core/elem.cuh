@@ -1,11 +1,86 @@
-/* Reading a float from a tensor of any float dtype (kernels that accept any dtype). */
+/* The element vocabulary every kernel shares: bf16 / fp16 / fp32 <-> float, 16-bit pairs,
+ * N-element vectors and raw byte vectors, runtime-dtype loads, activations.
+ *
+ * Two ways to name an element type: by the C++ type (gdn_to_float(x) is overloaded,
+ * gdn_from_float<T>(x)), or by the mma tag IS_F16 (0 bf16, 1 fp16: gdn_elem<IS_F16>::T,
+ * gdn_to_float<IS_F16>(x), gdn_from_float<IS_F16>(x), gdn_pack2 / gdn_unpack2), which
+ * selects the tensor-core instruction in core/mma.cuh. Float -> 16-bit rounds to nearest. */
 #ifndef GDN_CORE_ELEM_CUH
 #define GDN_CORE_ELEM_CUH
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <stdint.h>
 #include "gdn/tensor.h"
 
+/* ---- by C++ type */
+__device__ __forceinline__ float gdn_to_float(float x) { return x; }
+__device__ __forceinline__ float gdn_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float gdn_to_float(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T gdn_from_float(float x);
+template <> __device__ __forceinline__ float gdn_from_float<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 gdn_from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half gdn_from_float<__half>(float x) { return __float2half_rn(x); }
+
+/* ---- by the mma tag */
+template <int IS_F16> struct gdn_elem;
+template <> struct gdn_elem<0> { typedef __nv_bfloat16 T; typedef __nv_bfloat162 T2; };
+template <> struct gdn_elem<1> { typedef __half T; typedef __half2 T2; };
+
+template <int IS_F16> __device__ __forceinline__ float gdn_to_float(typename gdn_elem<IS_F16>::T x) {
+  return gdn_to_float(x);
+}
+template <int IS_F16> __device__ __forceinline__ typename gdn_elem<IS_F16>::T gdn_from_float(float x) {
+  return gdn_from_float<typename gdn_elem<IS_F16>::T>(x);
+}
+
+/* Two floats as one 32-bit pair of 16-bit elements (lo in the low half), and back. */
+template <int IS_F16> __device__ __forceinline__ uint32_t gdn_pack2(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t gdn_pack2<0>(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+template <> __device__ __forceinline__ uint32_t gdn_pack2<1>(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t *>(&v);
+}
+template <int IS_F16> __device__ __forceinline__ float2 gdn_unpack2(uint32_t v);
+template <> __device__ __forceinline__ float2 gdn_unpack2<0>(uint32_t v) {
+  return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&v));
+}
+template <> __device__ __forceinline__ float2 gdn_unpack2<1>(uint32_t v) {
+  return __half22float2(*reinterpret_cast<__half2 *>(&v));
+}
+
+/* ---- vectors: N consecutive elements moved in one access (the caller checked the
+ * alignment of N * sizeof(T) bytes at plan time). */
+template <typename T, int N> struct alignas(sizeof(T) * N) gdn_vec { T v[N]; };
+
+template <typename T, int N> __device__ __forceinline__ void gdn_load_vec(const T *p, float *x) {
+  const gdn_vec<T, N> pk = *reinterpret_cast<const gdn_vec<T, N> *>(p);
+#pragma unroll
+  for (int i = 0; i < N; ++i) x[i] = gdn_to_float(pk.v[i]);
+}
+template <typename T, int N> __device__ __forceinline__ void gdn_store_vec(T *p, const float *x) {
+  gdn_vec<T, N> pk;
+#pragma unroll
+  for (int i = 0; i < N; ++i) pk.v[i] = gdn_from_float<T>(x[i]);
+  *reinterpret_cast<gdn_vec<T, N> *>(p) = pk;
+}
+/* The N elements at src to dst, bits unchanged. */
+template <typename T, int N> __device__ __forceinline__ void gdn_copy_vec(T *dst, const T *src) {
+  *reinterpret_cast<gdn_vec<T, N> *>(dst) = *reinterpret_cast<const gdn_vec<T, N> *>(src);
+}
+
+/* An unsigned integer type of BYTES bytes (2..16), for copies that only move bits. */
+template <int BYTES> struct gdn_bits;
+template <> struct gdn_bits<16> { typedef uint4 T; };
+template <> struct gdn_bits<8> { typedef uint2 T; };
+template <> struct gdn_bits<4> { typedef unsigned int T; };
+template <> struct gdn_bits<2> { typedef unsigned short T; };
+
+/* ---- a float from a tensor whose dtype is known only at run time */
 __device__ __forceinline__ float gdn_load_float(const void *base, int dtype, int64_t idx) {
   switch (dtype) {
     case GDN_DTYPE_BF16: return __bfloat162float(((const __nv_bfloat16 *)base)[idx]);
@@ -27,7 +102,9 @@ __device__ __forceinline__ void gdn_store_float(void *base, int dtype, int64_t i
   }
 }
 
+/* ---- activations (fp32) */
 __device__ __forceinline__ float gdn_softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }
 __device__ __forceinline__ float gdn_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
+__device__ __forceinline__ float gdn_silu(float x) { return x / (1.f + __expf(-x)); }
 
 #endif

@@ -9,41 +9,8 @@
 #ifndef GDN_CORE_MMA_CUH
 #define GDN_CORE_MMA_CUH
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <stdint.h>
-
-/* Element type tag: 0 = bf16, 1 = fp16 (selects the mma instruction). */
-template <int IS_F16> struct gdn_elem;
-template <> struct gdn_elem<0> { typedef __nv_bfloat16 T; typedef __nv_bfloat162 T2; };
-template <> struct gdn_elem<1> { typedef __half T; typedef __half2 T2; };
-
-template <int IS_F16> __device__ __forceinline__ uint32_t gdn_pack2(float lo, float hi);
-template <> __device__ __forceinline__ uint32_t gdn_pack2<0>(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t *>(&v);
-}
-template <> __device__ __forceinline__ uint32_t gdn_pack2<1>(float lo, float hi) {
-  __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t *>(&v);
-}
-
-template <int IS_F16> __device__ __forceinline__ float gdn_to_float(typename gdn_elem<IS_F16>::T x);
-template <> __device__ __forceinline__ float gdn_to_float<0>(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <> __device__ __forceinline__ float gdn_to_float<1>(__half x) { return __half2float(x); }
-
-template <int IS_F16> __device__ __forceinline__ typename gdn_elem<IS_F16>::T gdn_from_float(float x);
-template <> __device__ __forceinline__ __nv_bfloat16 gdn_from_float<0>(float x) { return __float2bfloat16(x); }
-template <> __device__ __forceinline__ __half gdn_from_float<1>(float x) { return __float2half(x); }
-
-/* Unpacks a 32-bit pair of 16-bit elements. */
-template <int IS_F16> __device__ __forceinline__ float2 gdn_unpack2(uint32_t v);
-template <> __device__ __forceinline__ float2 gdn_unpack2<0>(uint32_t v) {
-  return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&v));
-}
-template <> __device__ __forceinline__ float2 gdn_unpack2<1>(uint32_t v) {
-  return __half22float2(*reinterpret_cast<__half2 *>(&v));
-}
+#include "core/elem.cuh" /* gdn_elem, gdn_pack2 / gdn_unpack2, gdn_to_float / gdn_from_float */
 
 /* C += A * B, fp32 accumulators. */
 template <int IS_F16> __device__ __forceinline__ void gdn_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);

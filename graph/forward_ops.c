@@ -1,6 +1,7 @@
 /* The GDN forward's operators over one workspace: policy, layout, binding, emission. */
 #include <string.h>
 #include "core/cuda_util.h"
+#include "core/params.h"
 #include "graph/forward_ops.h"
 #include "graph/tail_zero.h"
 #include "ops/chunk_scan/scan_plan.h"
@@ -124,7 +125,7 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
   /* context parallelism where a one-sequence batch of this capacity leaves the device idle
    * (GDN_CP=0 turns it off) */
   int env_cp = 1;
-  if (gdn_env_int("GDN_CP", &env_cp) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (gdn_param_int(GDN_PARAM_CP, &env_cp) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   const int cp = env_cp != 0 && cap.max_tokens >= 2 * GDN_CP_MIN_CHUNKS * GDN_CHUNK &&
                  s->Hv <= dev->sm_count / GDN_CP_PAIRS_PER_SM_DIV;
   if (cp) {

@@ -3,11 +3,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <nccl.h>
 #include "core/cuda_util.h"
 #include "gdn/allreduce.h"
 #include "graph/layer_plan.h"
-#include "ops/allreduce/nccl_util.h"
 
 /* ---------------------------------------------------------------- validation */
 
@@ -105,15 +103,11 @@ static gdn_status check_buckets(const gdn_prefill_bucket *b, int n, int64_t *t_c
 static gdn_status check_comm(ncclComm_t comm, int device, int *nranks) {
   *nranks = 1;
   if (comm == NULL) return GDN_SUCCESS;
-  int dev = -1, count = 0;
-  ncclResult_t r = ncclCommCuDevice(comm, &dev);
-  if (r != ncclSuccess) return gdn_nccl_fail(r, comm, "ncclCommCuDevice");
+  int dev = -1;
+  GDN_TRY(gdn_nccl_comm_info(comm, &dev, nranks));
   if (dev != device)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "comm: the communicator belongs to device %d, the plan to device %d", dev,
                     device);
-  r = ncclCommCount(comm, &count);
-  if (r != ncclSuccess) return gdn_nccl_fail(r, comm, "ncclCommCount");
-  *nranks = count;
   return GDN_SUCCESS;
 }
 

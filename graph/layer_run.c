@@ -1,9 +1,7 @@
 /* The layer plan's run paths (graph replay, eager), accessors and communicator helpers. */
-#include <nccl.h>
 #include "core/cuda_util.h"
 #include "gdn/allreduce.h"
 #include "graph/layer_plan.h"
-#include "ops/allreduce/nccl_util.h"
 
 gdn_status gdn_layer_run(gdn_layer_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer plan is NULL");
@@ -67,10 +65,4 @@ gdn_status gdn_layer_comm_init_all(int ndev, const int *devs, ncclComm_t *comms)
   return gdn_nccl_comm_init_all(ndev, devs, comms);
 }
 
-gdn_status gdn_layer_comm_destroy(ncclComm_t comm) {
-  if (comm == NULL) return GDN_SUCCESS;
-  ncclResult_t r = ncclCommDestroy(comm);
-  /* The communicator is gone: no per-communicator last error to ask for. */
-  if (r != ncclSuccess) return gdn_nccl_fail(r, NULL, "ncclCommDestroy");
-  return GDN_SUCCESS;
-}
+gdn_status gdn_layer_comm_destroy(ncclComm_t comm) { return gdn_nccl_comm_destroy(comm); }

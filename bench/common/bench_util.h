@@ -1,8 +1,10 @@
-/* Benchmark helpers: CUDA-event timing with warm-up, median of repeats. */
+/* Benchmark helpers (benches and the gdn-prefill tool): CUDA-event timing with warm-up,
+ * medians, host clock, Qwen3-Next-like gate parameters. */
 #ifndef GDN_BENCH_UTIL_H
 #define GDN_BENCH_UTIL_H
 
 #include <cuda_runtime_api.h>
+#include "gdn/reference.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,6 +19,13 @@ double gdn_bench_median_us(gdn_bench_fn fn, void *ctx, cudaStream_t stream, int 
 double gdn_bench_host_us(gdn_bench_fn fn, void *ctx, cudaStream_t stream, int warmup, int reps);
 /* Achieved device-to-device copy bandwidth (GB/s, bytes read + written) for `bytes`. */
 double gdn_bench_copy_gbps(size_t bytes, cudaStream_t stream);
+/* Median of v[0..n) (sorts v). */
+double gdn_bench_median(double *v, int n);
+/* Monotonic host clock, microseconds. */
+double gdn_bench_now_us(void);
+/* Gate parameters like Qwen3-Next's: A = exp(A_log) uniform in [1, 16], softplus(dt_bias)
+ * log-uniform in [1e-3, 1e-1], for Hv value heads. */
+void gdn_bench_gate_params(gdn_rng *r, int Hv, double *A_log, double *dt_bias);
 
 #ifdef __cplusplus
 }

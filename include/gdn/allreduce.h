@@ -42,8 +42,14 @@ gdn_status gdn_allreduce_add_node(cudaGraph_t graph, const cudaGraphNode_t *deps
                                   cudaGraphNode_t *node);
 
 /* ncclCommInitAll over devs[0..ndev) (devs NULL: devices 0..ndev-1), one communicator per
- * device in this process, with error mapping. Free each with ncclCommDestroy. */
+ * device in this process, with error mapping. Free each with gdn_nccl_comm_destroy. */
 gdn_status gdn_nccl_comm_init_all(int ndev, const int *devs, ncclComm_t *comms);
+
+/* The communicator's CUDA device and number of ranks (ncclCommCuDevice, ncclCommCount). */
+gdn_status gdn_nccl_comm_info(ncclComm_t comm, int *device, int *nranks);
+
+/* ncclCommDestroy with error mapping; NULL is a no-op. */
+gdn_status gdn_nccl_comm_destroy(ncclComm_t comm);
 
 #ifdef __cplusplus
 }

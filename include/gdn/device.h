@@ -28,6 +28,12 @@ gdn_device_info gdn_device_info_hopper(void);
 /* 1 when at least one CUDA device is visible, else 0 (never fails). */
 int gdn_device_available(void);
 
+/* Why no device is usable, in plain words: "no CUDA driver/GPU" (no driver installed),
+ * "the CUDA driver (12.2) is older than the CUDA runtime (13.0)", "no CUDA device is
+ * visible" (driver, but no device, e.g. CUDA_VISIBLE_DEVICES=""); NULL when a device is.
+ * Thread-local text, valid until the next call on the thread. */
+const char *gdn_device_unavailable_reason(void);
+
 #ifdef __cplusplus
 }
 #endif

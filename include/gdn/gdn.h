@@ -1,4 +1,5 @@
-/* gdngraph: CUDA-graph-capturable operators for Gated DeltaNet prefill (umbrella header). */
+/* gdngraph: CUDA-graph-capturable operators for Gated DeltaNet prefill (umbrella header).
+ * The CPU reference is separate: gdn/reference.h, library gdngraph::reference. */
 #ifndef GDN_GDN_H
 #define GDN_GDN_H
 
@@ -17,6 +18,6 @@
 #include "gdn/linear.h"
 #include "gdn/allreduce.h"
 #include "gdn/layer.h"
-#include "gdn/reference.h"
+#include "gdn/version.h"
 
 #endif

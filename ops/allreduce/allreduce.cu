@@ -1,4 +1,4 @@
-/* NCCL all-reduce: eager, captured graph node, communicator setup, error mapping. */
+/* NCCL all-reduce: eager, captured graph node, communicator setup and queries, error mapping. */
 #include <cuda_runtime.h>
 #include <nccl.h>
 #include "core/capture.h"
@@ -77,5 +77,23 @@ extern "C" gdn_status gdn_nccl_comm_init_all(int ndev, const int *devs, ncclComm
   }
   ncclResult_t r = ncclCommInitAll(comms, ndev, devs);
   if (r != ncclSuccess) return gdn_nccl_fail(r, NULL, "ncclCommInitAll");
+  return GDN_SUCCESS;
+}
+
+extern "C" gdn_status gdn_nccl_comm_info(ncclComm_t comm, int *device, int *nranks) {
+  if (comm == NULL || device == NULL || nranks == NULL)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "nccl_comm_info: comm, device and nranks must not be NULL");
+  ncclResult_t r = ncclCommCuDevice(comm, device);
+  if (r != ncclSuccess) return gdn_nccl_fail(r, comm, "ncclCommCuDevice");
+  r = ncclCommCount(comm, nranks);
+  if (r != ncclSuccess) return gdn_nccl_fail(r, comm, "ncclCommCount");
+  return GDN_SUCCESS;
+}
+
+extern "C" gdn_status gdn_nccl_comm_destroy(ncclComm_t comm) {
+  if (comm == NULL) return GDN_SUCCESS;
+  ncclResult_t r = ncclCommDestroy(comm);
+  /* The communicator is gone: no per-communicator last error to ask for. */
+  if (r != ncclSuccess) return gdn_nccl_fail(r, NULL, "ncclCommDestroy");
   return GDN_SUCCESS;
 }

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "core/check.h"
+#include "core/params.h"
 #include "ops/chunk_scan/scan_plan.h"
 
 static const gdn_tensor *opt(const gdn_tensor *t) { return gdn_tensor_present(t) ? t : NULL; }
@@ -214,7 +215,7 @@ int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_m
 
 int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_device_info *dev) {
   int env_col = -1;
-  if (K > 128 || gdn_env_int("GDN_CHUNK_H_COLUMN_SPLIT", &env_col) < 0) return 0;
+  if (K > 128 || gdn_param_int(GDN_PARAM_CHUNK_H_COLUMN_SPLIT, &env_col) < 0) return 0;
   if (env_col == 0 || env_col == 1) return env_col;
   return gdn_scan_default_column_split(batch, Hv, K, 1, dev);
 }
@@ -227,10 +228,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   const int64_t per_block = scan_pairs(pb->batch, Hv);
 
   int env_bv = 0, env_warps = 0, env_stages = 0, env_col = -1, r;
-  if ((r = gdn_env_int("GDN_CHUNK_H_BV", &env_bv)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if ((r = gdn_env_int("GDN_CHUNK_H_NUM_WARPS", &env_warps)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if ((r = gdn_env_int("GDN_CHUNK_H_NUM_STAGES", &env_stages)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if ((r = gdn_env_int("GDN_CHUNK_H_COLUMN_SPLIT", &env_col)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_BV, &env_bv)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_NUM_WARPS, &env_warps)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_NUM_STAGES, &env_stages)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_COLUMN_SPLIT, &env_col)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if (r == 0) env_col = -1;
   else if (env_col != 0 && env_col != 1)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_COLUMN_SPLIT=%d: expected 0 (row groups) or 1 (column split)",

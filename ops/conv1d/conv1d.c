@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "core/check.h"
+#include "core/params.h"
 #include "gdn/conv1d.h"
 #include "ops/conv1d/conv1d_shape.h"
 
@@ -170,7 +171,7 @@ gdn_status gdn_conv1d_plan(const gdn_conv1d_args *args, const gdn_device_info *d
       break;
     }
   }
-  int env = 0, r = gdn_env_int("GDN_CONV1D_TILE", &env);
+  int env = 0, r = gdn_param_int(GDN_PARAM_CONV1D_TILE, &env);
   if (r < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if (r > 0) {
     if (env < 1 || env > GDN_CONV1D_MAX_TILE)

@@ -9,63 +9,17 @@
  *   - any later tile computes [max(tile_start, s0+W-1), min(s1, tile_end)), whose window
  *     lies inside the sequence, so it never touches the state.
  * Hence no (slot, channel) state entry is read and written by different threads. */
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
 #include "core/cuda_util.h"
+#include "core/elem.cuh"
+#include "ops/conv1d/conv1d_params.h"
 #include "ops/conv1d/conv1d_shape.h"
 
 namespace {
 
-struct Conv1dParams {
-  const char *mixed;
-  int64_t mixed_row;        /* elements */
-  const char *weight;
-  int64_t w_s0, w_s1;       /* elements */
-  int w_f32;                /* weight dtype: 1 fp32, 0 mixed's dtype */
-  const char *bias;
-  int64_t b_s0;
-  int bias_mode;            /* 0 none, 1 fp32, 2 mixed's dtype */
-  char *state;              /* NULL: zero state, nothing kept */
-  int64_t st_slot, st_tok;  /* elements */
-  int num_slots;
-  char *out[3];             /* q, k, v */
-  int64_t out_t[3], out_h[3];
-  int HkK, K, V, D;
-  const int32_t *cu_seqlens;
-  const int32_t *slots;
-  const gdn_batch_header *header;
-  int max_seqs, max_tokens, tile;
-};
-
-template <typename T> __device__ __forceinline__ float to_f(T x);
-template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <> __device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
-template <typename T> __device__ __forceinline__ T from_f(float x);
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
-
-template <typename T, int N> struct alignas(sizeof(T) * N) Pack { T v[N]; };
-
-template <typename T, int VEC> __device__ __forceinline__ void load_vec(const T *p, float *x) {
-  Pack<T, VEC> pk = *reinterpret_cast<const Pack<T, VEC> *>(p);
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) x[i] = to_f<T>(pk.v[i]);
-}
-
-/* Exact for bf16/fp16 inputs: every value went through float without rounding. */
-template <typename T, int VEC> __device__ __forceinline__ void store_vec(T *p, const float *x) {
-  Pack<T, VEC> pk;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) pk.v[i] = from_f<T>(x[i]);
-  *reinterpret_cast<Pack<T, VEC> *>(p) = pk;
-}
-
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + __expf(-x)); }
-
-template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS) conv1d_kernel(const Conv1dParams p) {
+template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS) conv1d_kernel(const gdn_conv1d_params p) {
   const gdn_batch_header *hdr = p.header;
   const int status = hdr->status, num_seqs = hdr->num_seqs, num_tokens = hdr->num_tokens;
   if (status != 0 || num_seqs < 0 || num_seqs > p.max_seqs || num_tokens < 0 || num_tokens > p.max_tokens) return;
@@ -82,12 +36,12 @@ template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV
 #pragma unroll
     for (int j = 0; j < W; ++j) {
       int64_t off = (int64_t)(c0 + i) * p.w_s0 + (int64_t)j * p.w_s1;
-      w[i][j] = p.w_f32 ? reinterpret_cast<const float *>(p.weight)[off] : to_f<T>(reinterpret_cast<const T *>(p.weight)[off]);
+      w[i][j] = p.w_f32 ? reinterpret_cast<const float *>(p.weight)[off] : gdn_to_float(reinterpret_cast<const T *>(p.weight)[off]);
     }
     int64_t boff = (int64_t)(c0 + i) * p.b_s0;
     bias[i] = p.bias_mode == 0 ? 0.0f
             : p.bias_mode == 1 ? reinterpret_cast<const float *>(p.bias)[boff]
-                               : to_f<T>(reinterpret_cast<const T *>(p.bias)[boff]);
+                               : gdn_to_float(reinterpret_cast<const T *>(p.bias)[boff]);
   }
   int which, cc, hd;
   if (c0 < p.HkK) {
@@ -134,9 +88,9 @@ template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV
     for (int j = 0; j < W - 1; ++j) {
       const int pos = lo - (W - 1) + j;
       if (pos >= s0) {
-        load_vec<T, VEC>(mixed + (int64_t)pos * p.mixed_row, win[j]);
+        gdn_load_vec<T, VEC>(mixed + (int64_t)pos * p.mixed_row, win[j]);
       } else if (st != nullptr) {
-        load_vec<T, VEC>(st + (int64_t)(W - 1 + pos - s0) * p.st_tok, win[j]);
+        gdn_load_vec<T, VEC>(st + (int64_t)(W - 1 + pos - s0) * p.st_tok, win[j]);
       } else {
 #pragma unroll
         for (int i = 0; i < VEC; ++i) win[j][i] = 0.0f;
@@ -144,16 +98,16 @@ template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV
     }
     for (int t = lo; t < hi; ++t) {
       float x[VEC], y[VEC];
-      load_vec<T, VEC>(mixed + (int64_t)t * p.mixed_row, x);
+      gdn_load_vec<T, VEC>(mixed + (int64_t)t * p.mixed_row, x);
 #pragma unroll
       for (int i = 0; i < VEC; ++i) {
         float acc = bias[i];
 #pragma unroll
         for (int j = 0; j < W - 1; ++j) acc = fmaf(w[i][j], win[j][i], acc);
         acc = fmaf(w[i][W - 1], x[i], acc);
-        y[i] = silu(acc);
+        y[i] = gdn_silu(acc);
       }
-      store_vec<T, VEC>(out + (int64_t)t * out_t, y);
+      gdn_store_vec<T, VEC>(out + (int64_t)t * out_t, y);
 #pragma unroll
       for (int j = 0; j < W - 2; ++j)
 #pragma unroll
@@ -170,7 +124,7 @@ template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV
       for (int j = 0; j < W - 1; ++j) {
         const int li = len - (W - 1) + j; /* sequence-local index */
         const T *src = li >= 0 ? mixed + (int64_t)(s0 + li) * p.mixed_row : st + (int64_t)(j + len) * p.st_tok;
-        *reinterpret_cast<Pack<T, VEC> *>(st + (int64_t)j * p.st_tok) = *reinterpret_cast<const Pack<T, VEC> *>(src);
+        gdn_copy_vec<T, VEC>(st + (int64_t)j * p.st_tok, src);
       }
     }
   }
@@ -193,7 +147,7 @@ template <typename T> const void *pick_w(int W, int vec) {
   }
 }
 
-gdn_status build_call(const gdn_conv1d_args *a, const gdn_conv1d_config *cfg, Conv1dParams *p, gdn_kernel_call *call) {
+gdn_status build_call(const gdn_conv1d_args *a, const gdn_conv1d_config *cfg, gdn_conv1d_params *p, gdn_kernel_call *call) {
   GDN_TRY(gdn_conv1d_check_config(a, cfg));
   gdn_conv1d_shape_t s;
   GDN_TRY(gdn_conv1d_shape(a, &s));
@@ -243,7 +197,7 @@ gdn_status build_call(const gdn_conv1d_args *a, const gdn_conv1d_config *cfg, Co
 } /* namespace */
 
 extern "C" gdn_status gdn_conv1d_launch(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg, cudaStream_t stream) {
-  Conv1dParams p;
+  gdn_conv1d_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
   return gdn_kernel_launch(&call, stream);
@@ -251,7 +205,7 @@ extern "C" gdn_status gdn_conv1d_launch(const gdn_conv1d_args *args, const gdn_c
 
 extern "C" gdn_status gdn_conv1d_add_node(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg, cudaGraph_t graph,
                                           const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
-  Conv1dParams p;
+  gdn_conv1d_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
   return gdn_kernel_add_node(&call, graph, deps, num_deps, node);
@@ -259,7 +213,7 @@ extern "C" gdn_status gdn_conv1d_add_node(const gdn_conv1d_args *args, const gdn
 
 extern "C" gdn_status gdn_conv1d_update_node(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg,
                                              cudaGraphExec_t exec, cudaGraphNode_t node) {
-  Conv1dParams p;
+  gdn_conv1d_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
   return gdn_kernel_update_node(&call, exec, node);

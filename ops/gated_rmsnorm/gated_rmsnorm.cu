@@ -1,61 +1,16 @@
 /* Gated RMSNorm: one warp per (token, head) row; pass 1 sums x^2, pass 2 re-reads x
  * (L1-resident) with z and weight and writes out. fp32 math throughout. */
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
 #include "core/cuda_util.h"
+#include "core/elem.cuh"
 #include "gdn/gated_rmsnorm.h"
+#include "ops/gated_rmsnorm/gated_rmsnorm_params.h"
 
 namespace {
 
-struct RmsParams {
-  const char *x;
-  int64_t x_t, x_h;
-  const char *z;
-  int64_t z_t, z_h;
-  const char *w;
-  int64_t w_s;
-  int w_dtype;
-  char *out;
-  int64_t o_t, o_h;
-  int H, V, T_cap;
-  float eps;
-  const gdn_batch_header *header; /* NULL: all T_cap rows */
-};
-
-template <typename T> __device__ __forceinline__ float to_f(T x) { return (float)x; }
-template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <> __device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
-template <typename T> __device__ __forceinline__ T from_f(float x) { return x; }
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
-
-template <typename T, int N> struct alignas(sizeof(T) * N) Pack { T v[N]; };
-
-template <typename T, int VEC> __device__ __forceinline__ void load_vec(const T *p, float *x) {
-  Pack<T, VEC> pk = *reinterpret_cast<const Pack<T, VEC> *>(p);
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) x[i] = to_f<T>(pk.v[i]);
-}
-
-template <typename T, int VEC> __device__ __forceinline__ void store_vec(T *p, const float *x) {
-  Pack<T, VEC> pk;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) pk.v[i] = from_f<T>(x[i]);
-  *reinterpret_cast<Pack<T, VEC> *>(p) = pk;
-}
-
-__device__ __forceinline__ float load_weight(const char *w, int dtype, int64_t i) {
-  switch (dtype) {
-    case GDN_DTYPE_BF16: return __bfloat162float(reinterpret_cast<const __nv_bfloat16 *>(w)[i]);
-    case GDN_DTYPE_F16: return __half2float(reinterpret_cast<const __half *>(w)[i]);
-    default: return reinterpret_cast<const float *>(w)[i];
-  }
-}
-
-template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(const RmsParams p) {
+template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(const gdn_gated_rmsnorm_params p) {
   int num_tokens = p.T_cap;
   if (p.header != nullptr) {
     num_tokens = p.header->num_tokens;
@@ -70,7 +25,7 @@ template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1
     float zero[VEC];
 #pragma unroll
     for (int i = 0; i < VEC; ++i) zero[i] = 0.0f;
-    for (int d = lane * VEC; d < p.V; d += 32 * VEC) store_vec<TG, VEC>(out + d, zero);
+    for (int d = lane * VEC; d < p.V; d += 32 * VEC) gdn_store_vec<TG, VEC>(out + d, zero);
     return;
   }
   const TX *x = reinterpret_cast<const TX *>(p.x) + (int64_t)t * p.x_t + (int64_t)h * p.x_h;
@@ -78,7 +33,7 @@ template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1
   float ss = 0.0f;
   for (int d = lane * VEC; d < p.V; d += 32 * VEC) {
     float xv[VEC];
-    load_vec<TX, VEC>(x + d, xv);
+    gdn_load_vec<TX, VEC>(x + d, xv);
 #pragma unroll
     for (int i = 0; i < VEC; ++i) ss = fmaf(xv[i], xv[i], ss);
   }
@@ -87,14 +42,13 @@ template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1
   const float rstd = rsqrtf(ss / (float)p.V + p.eps);
   for (int d = lane * VEC; d < p.V; d += 32 * VEC) {
     float xv[VEC], zv[VEC], y[VEC];
-    load_vec<TX, VEC>(x + d, xv);
-    load_vec<TG, VEC>(z + d, zv);
+    gdn_load_vec<TX, VEC>(x + d, xv);
+    gdn_load_vec<TG, VEC>(z + d, zv);
 #pragma unroll
     for (int i = 0; i < VEC; ++i) {
-      const float g = zv[i] / (1.0f + __expf(-zv[i]));
-      y[i] = xv[i] * rstd * load_weight(p.w, p.w_dtype, (int64_t)(d + i) * p.w_s) * g;
+      y[i] = xv[i] * rstd * gdn_load_float(p.w, p.w_dtype, (int64_t)(d + i) * p.w_s) * gdn_silu(zv[i]);
     }
-    store_vec<TG, VEC>(out + d, y);
+    gdn_store_vec<TG, VEC>(out + d, y);
   }
 }
 
@@ -124,7 +78,7 @@ const void *pick(gdn_dtype x, gdn_dtype g, int vec) {
   }
 }
 
-gdn_status build_call(const gdn_gated_rmsnorm_args *a, const gdn_gated_rmsnorm_config *cfg, RmsParams *p,
+gdn_status build_call(const gdn_gated_rmsnorm_args *a, const gdn_gated_rmsnorm_config *cfg, gdn_gated_rmsnorm_params *p,
                       gdn_kernel_call *call) {
   GDN_TRY(gdn_gated_rmsnorm_check_config(a, cfg));
   memset(p, 0, sizeof *p);
@@ -158,7 +112,7 @@ gdn_status build_call(const gdn_gated_rmsnorm_args *a, const gdn_gated_rmsnorm_c
 
 extern "C" gdn_status gdn_gated_rmsnorm_launch(const gdn_gated_rmsnorm_args *args, const gdn_gated_rmsnorm_config *cfg,
                                                cudaStream_t stream) {
-  RmsParams p;
+  gdn_gated_rmsnorm_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
   return gdn_kernel_launch(&call, stream);
@@ -167,7 +121,7 @@ extern "C" gdn_status gdn_gated_rmsnorm_launch(const gdn_gated_rmsnorm_args *arg
 extern "C" gdn_status gdn_gated_rmsnorm_add_node(const gdn_gated_rmsnorm_args *args, const gdn_gated_rmsnorm_config *cfg,
                                                  cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                  cudaGraphNode_t *node) {
-  RmsParams p;
+  gdn_gated_rmsnorm_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
   return gdn_kernel_add_node(&call, graph, deps, num_deps, node);
@@ -176,7 +130,7 @@ extern "C" gdn_status gdn_gated_rmsnorm_add_node(const gdn_gated_rmsnorm_args *a
 extern "C" gdn_status gdn_gated_rmsnorm_update_node(const gdn_gated_rmsnorm_args *args,
                                                     const gdn_gated_rmsnorm_config *cfg, cudaGraphExec_t exec,
                                                     cudaGraphNode_t node) {
-  RmsParams p;
+  gdn_gated_rmsnorm_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
   return gdn_kernel_update_node(&call, exec, node);

@@ -6,8 +6,6 @@
  * B = X seen as Kin x T (ld = X row stride), D = Y seen as N x T (ld = Y row stride):
  * the "TN" GEMM, and the epilogue bias (one value per row of D) is per output feature. */
 #include <cublasLt.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,7 +13,10 @@
 #include <string.h>
 #include "core/capture.h"
 #include "core/cuda_util.h"
+#include "core/elem.cuh"
+#include "core/params.h"
 #include "gdn/linear.h"
+#include "ops/linear/linear_params.h"
 
 struct gdn_linear_config {
   int device;
@@ -61,30 +62,16 @@ cudaDataType_t cuda_type(gdn_dtype d) {
   return d == GDN_DTYPE_BF16 ? CUDA_R_16BF : d == GDN_DTYPE_F16 ? CUDA_R_16F : CUDA_R_32F;
 }
 
-struct BiasParams {
-  char *y;
-  int64_t ldy;
-  const char *bias;
-  int bias_f32;
-  int T, N;
-};
-
-__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
-template <typename T> __device__ __forceinline__ T from_f(float x);
-template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <> __device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
-
 /* Unfused bias: y[t, n] += bias[n]: the GEMM's already rounded 16-bit output plus the bias
  * in fp32, rounded once more to 16 bits. */
-template <typename T> __global__ void bias_add_kernel(const BiasParams p) {
+template <typename T> __global__ void bias_add_kernel(const gdn_linear_bias_params p) {
   const int64_t total = (int64_t)p.T * p.N;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t t = i / p.N;
     const int n = (int)(i % p.N);
     T *y = reinterpret_cast<T *>(p.y) + t * p.ldy + n;
-    const float b = p.bias_f32 ? reinterpret_cast<const float *>(p.bias)[n] : to_f(reinterpret_cast<const T *>(p.bias)[n]);
-    *y = from_f<T>(to_f(*y) + b);
+    const float b = p.bias_f32 ? reinterpret_cast<const float *>(p.bias)[n] : gdn_to_float(reinterpret_cast<const T *>(p.bias)[n]);
+    *y = gdn_from_float<T>(gdn_to_float(*y) + b);
   }
 }
 
@@ -128,7 +115,7 @@ gdn_status enqueue(const gdn_linear_args *a, const gdn_linear_config *c, cudaStr
   LT_TRY(cublasLtMatmul(c->lt, c->desc, &alpha, a->w.data, c->la, a->x.data, c->lb, &beta, a->y.data, c->lc, a->y.data, c->lc,
                         &c->algo, c->workspace, c->workspace_bytes, stream));
   if (c->has_bias && !c->fused_bias) {
-    BiasParams p;
+    gdn_linear_bias_params p;
     p.y = (char *)a->y.data;
     p.ldy = c->ldy;
     p.bias = (const char *)a->bias.data;
@@ -185,8 +172,8 @@ cublasStatus_t query_algo(gdn_linear_config *c, cublasLtMatmulPreference_t pref,
  * i.e. extra roundings that break the "fp32 accumulation" this op promises. */
 gdn_status make_pref(const gdn_linear_config *c, cublasLtMatmulPreference_t *pref) {
   uint64_t max_ws = GDN_LINEAR_MAX_WORKSPACE;
-  int mb = 0, r = gdn_env_int("GDN_LINEAR_WORKSPACE_MB", &mb);
-  if (r < 0) return GDN_ERROR_INVALID_ARGUMENT; /* gdn_env_int recorded the detail */
+  int mb = 0, r = gdn_param_int(GDN_PARAM_LINEAR_WORKSPACE_MB, &mb);
+  if (r < 0) return GDN_ERROR_INVALID_ARGUMENT; /* gdn_param_int recorded the detail */
   if (r > 0 && (mb < 0 || mb > 4096)) return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_LINEAR_WORKSPACE_MB=%d is outside 0..4096", mb);
   if (r > 0) max_ws = (uint64_t)mb << 20;
   LT_TRY(cublasLtMatmulPreferenceCreate(pref));

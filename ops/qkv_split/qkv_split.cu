@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include "core/cuda_util.h"
+#include "core/elem.cuh"
 #include "ops/qkv_split/qkv_split_internal.h"
 
 namespace {
@@ -12,12 +13,6 @@ constexpr int kThreads = GDN_QKV_SPLIT_THREADS;
 constexpr int kRows = GDN_QKV_SPLIT_ROWS_PER_THREAD;
 constexpr int kTileC = GDN_QKV_SPLIT_TILE_C;
 constexpr int kTileBytes = GDN_QKV_SPLIT_TILE_BYTES;
-
-template <int BYTES> struct vec_of;
-template <> struct vec_of<16> { typedef uint4 type; };
-template <> struct vec_of<8> { typedef uint2 type; };
-template <> struct vec_of<4> { typedef unsigned int type; };
-template <> struct vec_of<2> { typedef unsigned short type; };
 
 /* Where channel (unit) j of a row goes: the output's base pointer, its token stride and
  * the offset of j inside the token's row of that output (all in units). */
@@ -50,7 +45,7 @@ __device__ __forceinline__ route route_channel(const gdn_qkv_split_desc &p, int 
  * Grid: x over row groups of blockDim.y * kRows, y over vector columns of blockDim.x. */
 template <int VEC>
 __global__ void __launch_bounds__(kThreads) qkv_split_rows_kernel(gdn_qkv_split_desc p) {
-  typedef typename vec_of<VEC>::type vec_t;
+  typedef typename gdn_bits<VEC>::T vec_t;
   const vec_t *src = (const vec_t *)p.src;
   const int64_t t_first = (int64_t)blockIdx.x * blockDim.y * kRows + threadIdx.y;
   for (int64_t j = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; j < p.cols; j += (int64_t)gridDim.y * blockDim.x) {
@@ -81,10 +76,6 @@ __global__ void __launch_bounds__(kThreads) qkv_split_rows_kernel(gdn_qkv_split_
  * The smem pitch is TT + 1 elements (odd): the step-2 reads (lanes spread over channels
  * and tokens) are then bank-conflict free; step 1 sees at most 2-4 way conflicts, far
  * below what would limit a copy running at DRAM speed. */
-template <int E> struct elem_of;
-template <> struct elem_of<2> { typedef unsigned short type; };
-template <> struct elem_of<4> { typedef unsigned int type; };
-
 template <int E>
 __device__ __forceinline__ unsigned int chunk_elem(const uint4 &v, int e) {
   const int w = e * E / 4;
@@ -105,7 +96,7 @@ __device__ __forceinline__ void chunk_set(uint4 &v, int e, unsigned int x) {
 /* 6 blocks per SM (40 registers, no spills): loads of 6 tiles in flight per SM. */
 template <int E, int OV>
 __global__ void __launch_bounds__(kThreads, 6) qkv_split_transpose_kernel(gdn_qkv_split_desc p) {
-  typedef typename elem_of<E>::type elem_t;
+  typedef typename gdn_bits<E>::T elem_t;
   constexpr int TT = kTileBytes / E;   /* tokens per tile */
   constexpr int P = TT + 1;            /* smem pitch (elements) */
   constexpr int CH = 16 / E;           /* elements per 16-byte chunk */

@@ -43,7 +43,9 @@ class PrefillBucket(C.Structure):
 
 
 class PrefillIO(C.Structure):
-    _fields_ = [(n, Tensor) for n in ("q", "k", "v", "a", "b", "A_log", "dt_bias", "gk", "state", "o")]
+    _fields_ = ([(n, Tensor) for n in ("q", "k", "v", "a", "b", "A_log", "dt_bias", "gk", "state", "o", "g", "beta",
+                                       "checkpoints")]
+                + [("checkpoint_every", C.c_int)])
 
 
 class ForwardArgs(C.Structure):
@@ -65,24 +67,31 @@ class QkvSplitConfig(C.Structure):
 
 class Batch(C.Structure):
     """gdn_batch: device pointers into a batch-setup workspace plus capacities."""
-    _fields_ = ([(n, C.c_void_p) for n in ("cu_seqlens", "slots", "chunk_offsets", "chunk_seq", "header")]
-                + [(n, C.c_int32) for n in ("max_seqs", "max_tokens", "max_chunks")])
+    _fields_ = ([(n, C.c_void_p) for n in ("cu_seqlens", "slots", "slots_out", "chunk_offsets", "chunk_seq", "header",
+                                           "checkpoint_offsets", "segments", "seq_segments")]
+                + [(n, C.c_int32) for n in ("max_seqs", "max_tokens", "max_chunks", "max_segments", "when_cut")])
 
 
 class BatchSetupArgs(C.Structure):
-    _fields_ = [("cu_seqlens", C.c_void_p), ("slots", C.c_void_p), ("num_seqs_dev", C.c_void_p),
-                ("num_seqs", C.c_int32), ("max_seqs", C.c_int32), ("max_tokens", C.c_int32),
-                ("num_slots", C.c_int32), ("workspace", C.c_void_p), ("workspace_bytes", C.c_size_t),
-                ("error_record", C.c_void_p)]
+    _fields_ = [("cu_seqlens", C.c_void_p), ("cu_seqlens64", C.c_void_p), ("slots", C.c_void_p),
+                ("num_seqs_dev", C.c_void_p), ("num_seqs", C.c_int32), ("max_seqs", C.c_int32),
+                ("max_tokens", C.c_int32), ("num_slots", C.c_int32), ("workspace", C.c_void_p),
+                ("workspace_bytes", C.c_size_t), ("error_record", C.c_void_p), ("slots_identity", C.c_int),
+                ("slots_out", C.c_void_p), ("slots_out_mode", C.c_int), ("slots_out_select", C.c_void_p),
+                ("num_slots_out", C.c_int32), ("state_aliased", C.c_int), ("checkpoint_offsets", C.c_void_p),
+                ("checkpoint_every", C.c_int32), ("num_checkpoints", C.c_int32), ("cp_min_chunks", C.c_int32),
+                ("cp_units", C.c_int32), ("cp_heads", C.c_int32), ("cp_max_pairs", C.c_int32)]
 
 
 class ScanConfig(C.Structure):
     _fields_ = [("bv", C.c_int), ("num_warps", C.c_int), ("num_stages", C.c_int), ("smem_bytes", C.c_size_t),
-                ("o_mode", C.c_int), ("column_split", C.c_int)]
+                ("o_mode", C.c_int), ("column_split", C.c_int), ("cp_stages", C.c_int), ("cp_smem_bytes", C.c_size_t)]
 
 
 class ChunkDeltaHArgs(C.Structure):
-    _fields_ = [("batch", Batch)] + [(n, Tensor) for n in ("k", "w", "u", "g", "gk", "state", "h", "v_new")]
+    _fields_ = ([("batch", Batch)] + [(n, Tensor) for n in ("k", "w", "u", "g", "gk", "state", "h", "v_new",
+                                                             "state_out", "checkpoints")]
+                + [("checkpoint_every", C.c_int), ("cp_workspace", C.c_void_p), ("cp_workspace_bytes", C.c_size_t)])
 
 
 # C name -> mirror, for the layout test

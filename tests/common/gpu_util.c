@@ -1,13 +1,18 @@
 #include "gpu_util.h"
 
 #include <string.h>
+#include "gdn/device.h"
 
 void gdn_gpu_test_init(const char *name, int min_devices) {
+  const char *why = gdn_device_unavailable_reason();
+  if (why != NULL) {
+    printf("%s: %s: skipped\n", name, why);
+    exit(GDN_SKIP_CODE);
+  }
   int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess || n < (min_devices > 0 ? min_devices : 1)) {
-    printf("SKIP: no CUDA device%s (%s: %d visible, %s)\n", min_devices > 1 ? "s enough" : "", name, n,
-           e == cudaSuccess ? "ok" : cudaGetErrorString(e));
+  CUDA_OK(cudaGetDeviceCount(&n));
+  if (n < min_devices) {
+    printf("%s: needs %d CUDA devices, %d visible: skipped\n", name, min_devices, n);
     exit(GDN_SKIP_CODE);
   }
   struct cudaDeviceProp p;

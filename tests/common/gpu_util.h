@@ -11,7 +11,8 @@ extern "C" {
 
 #define GDN_SKIP_CODE 77
 
-/* Exits 77 with "SKIP: no CUDA device" when none is visible (or fewer than min_devices). */
+/* Exits 77 with "<name>: <why>: skipped" when no device is usable (why: "no CUDA driver/GPU",
+ * ...) or fewer than min_devices are visible. */
 void gdn_gpu_test_init(const char *name, int min_devices);
 
 /* Aborts the test (exit 1) on a CUDA error, naming the call. */

@@ -280,16 +280,11 @@ static void *rank_main(void *arg) {
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
-  int ndev = 0;
-  cudaError_t e = cudaGetDeviceCount(&ndev);
-  if (e != cudaSuccess || ndev < 2) {
-    printf("SKIP: fewer than 2 GPUs (%d visible%s%s)\n", e == cudaSuccess ? ndev : 0, e == cudaSuccess ? "" : ", ",
-           e == cudaSuccess ? "" : cudaGetErrorString(e));
-    return GDN_SKIP_CODE;
-  }
   gdn_gpu_test_init("test_layer_multi", 2);
+  int ndev = 0;
+  CUDA_OK(cudaGetDeviceCount(&ndev));
   if (ndev > MAX_RANKS || HK % ndev != 0) {
-    printf("SKIP: Hk = %d is not divisible by %d GPUs (R = number of visible GPUs: 2, 4 or 8)\n", HK, ndev);
+    printf("test_layer_multi: Hk = %d is not divisible by %d GPUs (R = number of visible GPUs: 2, 4 or 8): skipped\n", HK, ndev);
     return GDN_SKIP_CODE;
   }
   setenv("NCCL_NVLS_ENABLE", "0", 0);

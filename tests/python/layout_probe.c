@@ -32,7 +32,8 @@ int main(void) {
   SIZE(gdn_prefill_io);
   OFF(gdn_prefill_io, q); OFF(gdn_prefill_io, k); OFF(gdn_prefill_io, v); OFF(gdn_prefill_io, a);
   OFF(gdn_prefill_io, b); OFF(gdn_prefill_io, A_log); OFF(gdn_prefill_io, dt_bias); OFF(gdn_prefill_io, gk);
-  OFF(gdn_prefill_io, state); OFF(gdn_prefill_io, o);
+  OFF(gdn_prefill_io, state); OFF(gdn_prefill_io, o); OFF(gdn_prefill_io, g); OFF(gdn_prefill_io, beta);
+  OFF(gdn_prefill_io, checkpoints); OFF(gdn_prefill_io, checkpoint_every);
 
   SIZE(gdn_forward_args);
   OFF(gdn_forward_args, q); OFF(gdn_forward_args, k); OFF(gdn_forward_args, v); OFF(gdn_forward_args, o);
@@ -53,23 +54,26 @@ int main(void) {
   OFF(gdn_qkv_split_config, K); OFF(gdn_qkv_split_config, Hv); OFF(gdn_qkv_split_config, V);
 
   SIZE(gdn_batch);
-  OFF(gdn_batch, cu_seqlens); OFF(gdn_batch, slots); OFF(gdn_batch, chunk_offsets); OFF(gdn_batch, chunk_seq);
-  OFF(gdn_batch, header); OFF(gdn_batch, max_seqs); OFF(gdn_batch, max_tokens); OFF(gdn_batch, max_chunks);
+  OFF(gdn_batch, cu_seqlens); OFF(gdn_batch, slots); OFF(gdn_batch, slots_out); OFF(gdn_batch, chunk_offsets);
+  OFF(gdn_batch, chunk_seq); OFF(gdn_batch, header); OFF(gdn_batch, checkpoint_offsets); OFF(gdn_batch, segments);
+  OFF(gdn_batch, seq_segments); OFF(gdn_batch, max_seqs); OFF(gdn_batch, max_tokens); OFF(gdn_batch, max_chunks);
+  OFF(gdn_batch, max_segments); OFF(gdn_batch, when_cut);
 
   SIZE(gdn_batch_setup_args);
-  OFF(gdn_batch_setup_args, cu_seqlens); OFF(gdn_batch_setup_args, slots); OFF(gdn_batch_setup_args, num_seqs_dev);
-  OFF(gdn_batch_setup_args, num_seqs); OFF(gdn_batch_setup_args, max_seqs); OFF(gdn_batch_setup_args, max_tokens);
-  OFF(gdn_batch_setup_args, num_slots); OFF(gdn_batch_setup_args, workspace); OFF(gdn_batch_setup_args, workspace_bytes);
-  OFF(gdn_batch_setup_args, error_record);
+  OFF(gdn_batch_setup_args, cu_seqlens); OFF(gdn_batch_setup_args, cu_seqlens64); OFF(gdn_batch_setup_args, slots); OFF(gdn_batch_setup_args, num_seqs_dev); OFF(gdn_batch_setup_args, num_seqs); OFF(gdn_batch_setup_args, max_seqs); OFF(gdn_batch_setup_args, max_tokens); OFF(gdn_batch_setup_args, num_slots); OFF(gdn_batch_setup_args, workspace); OFF(gdn_batch_setup_args, workspace_bytes); OFF(gdn_batch_setup_args, error_record); OFF(gdn_batch_setup_args, slots_identity); OFF(gdn_batch_setup_args, slots_out); OFF(gdn_batch_setup_args, slots_out_mode); OFF(gdn_batch_setup_args, slots_out_select); OFF(gdn_batch_setup_args, num_slots_out); OFF(gdn_batch_setup_args, state_aliased); OFF(gdn_batch_setup_args, checkpoint_offsets); OFF(gdn_batch_setup_args, checkpoint_every); OFF(gdn_batch_setup_args, num_checkpoints); OFF(gdn_batch_setup_args, cp_min_chunks); OFF(gdn_batch_setup_args, cp_units); OFF(gdn_batch_setup_args, cp_heads); OFF(gdn_batch_setup_args, cp_max_pairs);
 
   SIZE(gdn_scan_config);
   OFF(gdn_scan_config, bv); OFF(gdn_scan_config, num_warps); OFF(gdn_scan_config, num_stages);
   OFF(gdn_scan_config, smem_bytes); OFF(gdn_scan_config, o_mode); OFF(gdn_scan_config, column_split);
+  OFF(gdn_scan_config, cp_stages); OFF(gdn_scan_config, cp_smem_bytes);
 
   SIZE(gdn_chunk_delta_h_args);
   OFF(gdn_chunk_delta_h_args, batch); OFF(gdn_chunk_delta_h_args, k); OFF(gdn_chunk_delta_h_args, w);
   OFF(gdn_chunk_delta_h_args, u); OFF(gdn_chunk_delta_h_args, g); OFF(gdn_chunk_delta_h_args, gk);
   OFF(gdn_chunk_delta_h_args, state); OFF(gdn_chunk_delta_h_args, h); OFF(gdn_chunk_delta_h_args, v_new);
+  OFF(gdn_chunk_delta_h_args, state_out); OFF(gdn_chunk_delta_h_args, checkpoints);
+  OFF(gdn_chunk_delta_h_args, checkpoint_every); OFF(gdn_chunk_delta_h_args, cp_workspace);
+  OFF(gdn_chunk_delta_h_args, cp_workspace_bytes);
 
   /* the CPU reference, which tests/python/test_reference.py calls */
   SIZE(gdn_ref_shape);

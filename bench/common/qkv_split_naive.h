@@ -1,10 +1,10 @@
-/* Internal, used only by bench/bench_qkv_split.c: the unfused baseline's gather copy.
+/* Bench only (bench/bench_qkv_split.c), not in the library: the unfused baseline's gather copy.
  * It stands for what a framework's .contiguous() launches on a non-contiguous view (an
  * element-wise copy, 4 elements per thread, 32-bit fast-divider index math):
  *   dst[r * cols + c] = src[r * s0 + c * s1],  r < rows, c < cols (dst row-major).
  * One launch per call. elem_bytes: 2 or 4. */
-#ifndef GDN_OPS_QKV_SPLIT_NAIVE_H
-#define GDN_OPS_QKV_SPLIT_NAIVE_H
+#ifndef GDN_BENCH_QKV_SPLIT_NAIVE_H
+#define GDN_BENCH_QKV_SPLIT_NAIVE_H
 
 #include <stdint.h>
 #include <cuda_runtime_api.h>

@@ -2,7 +2,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include "core/cuda_util.h"
-#include "ops/qkv_split/qkv_split_naive.h"
+#include "qkv_split_naive.h"
 
 namespace {
 

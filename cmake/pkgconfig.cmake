@@ -1,0 +1,30 @@
+# pkg-config files: gdngraph-host (the host library alone) and, with CUDA, gdngraph.
+# Relocatable: the prefix is found from the .pc file's own folder (${pcfiledir}), so an
+# install moved to another prefix (cmake --install --prefix) still resolves.
+file(RELATIVE_PATH GDN_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
+string(REGEX REPLACE "/$" "" GDN_PC_UP "${GDN_PC_UP}")
+set(GDN_PC_CFLAGS "")
+foreach(_dir ${CUDAToolkit_INCLUDE_DIRS})
+  string(APPEND GDN_PC_CFLAGS " -I${_dir}")
+endforeach()
+set(GDN_PC_CUDA_LIBS "-L${CUDAToolkit_LIBRARY_DIR} -lcudart")
+# The static library's own dependencies go into Libs: a plain `pkg-config --libs` link of
+# a static archive needs them. A shared library keeps them private.
+set(GDN_PC_DEPS "-lcublasLt -lcublas ${NCCL_LIBRARY} -lstdc++ -lm")
+if(TARGET gdngraph)
+  get_target_property(_gdn_type gdngraph TYPE)
+  if(_gdn_type STREQUAL "STATIC_LIBRARY")
+    set(GDN_PC_LIBS "${GDN_PC_CUDA_LIBS} ${GDN_PC_DEPS}")
+    set(GDN_PC_LIBS_PRIVATE "")
+  else()
+    set(GDN_PC_LIBS "${GDN_PC_CUDA_LIBS}")
+    set(GDN_PC_LIBS_PRIVATE "-L${CUDAToolkit_LIBRARY_DIR} ${GDN_PC_DEPS}")
+  endif()
+endif()
+foreach(_pc gdngraph-host gdngraph gdngraph-reference)
+  if(_pc STREQUAL "gdngraph" AND NOT TARGET gdngraph)
+    continue()
+  endif()
+  configure_file(${CMAKE_CURRENT_LIST_DIR}/${_pc}.pc.in ${CMAKE_CURRENT_BINARY_DIR}/pkgconfig/${_pc}.pc @ONLY)
+  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/pkgconfig/${_pc}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endforeach()
