@@ -111,7 +111,7 @@ static double run_shape(int Hk, int Hv, const bcase *cases, int ncases, void *bu
   for (int i = 0; i < ncases; ++i) {
     c.n = cases[i].n;
     for (int s = 0; s < c.n; ++s) {
-      c.cu[s + 1] = c.cu[s] + cases[i].lens[s < 3 ? s : 0];
+      c.cu[s + 1] = c.cu[s] + cases[i].lens[c.n <= 3 ? s : 0]; /* up to 3 lengths, else all the first */
       c.slots[s] = s;
     }
     const int T = c.cu[c.n];

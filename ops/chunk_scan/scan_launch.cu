@@ -52,8 +52,8 @@ static gdn_status scan_build(const gdn_scan_problem *pb, const gdn_scan_config *
     sc->comb.Hv = sc->main.Hv;
     sc->comb.V = sc->main.V;
     const int64_t gridc = (int64_t)pb->batch->max_seqs * sc->main.Hv * (sc->main.V / GDN_COMBINE_ROWS);
-    sc->call[sc->n++] = (gdn_kernel_call){combine_kernel(K), dim3((unsigned)gridc, 1, 1),
-                                          dim3(GDN_COMBINE_THREADS, 1, 1), 0, &sc->comb};
+    sc->call[sc->n++] = (gdn_kernel_call){combine_kernel(K), dim3((unsigned)gridc, 1, 1), dim3((unsigned)K, 1, 1),
+                                          gdn_scan_combine_smem(K), &sc->comb};
   }
   sc->call[sc->n++] = (gdn_kernel_call){fn, dim3((unsigned)grid, 1, 1), block, cfg->smem_bytes, &sc->main};
   return GDN_SUCCESS;

@@ -77,7 +77,7 @@ static void data_alloc(fwd_data *d, const shape_case *c, int T) {
   d->dq = gdn_dmalloc(d->nqk * es); d->dk = gdn_dmalloc(d->nqk * es); d->dv = gdn_dmalloc(d->nv * es);
   d->d_o = gdn_dmalloc(d->nv * es);
   d->da = gdn_dmalloc(d->nh * 2); d->db = gdn_dmalloc(d->nh * 2);
-  d->dg = gdn_dmalloc(d->nh * 4); d->dbeta = gdn_dmalloc(d->nh * 2);
+  d->dg = gdn_dmalloc(d->nh * 4); d->dbeta = gdn_dmalloc(d->nh * 4); /* beta as fp32 or 16-bit */
   d->dA_log = gdn_dmalloc((size_t)c->Hv * 4); d->ddt = gdn_dmalloc((size_t)c->Hv * 4);
   d->beta_dt = GDN_DTYPE_BF16;
 }
