@@ -93,10 +93,14 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 
   /* ---- S^T [16 v x K]: s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)]; the pool stores S^T */
   float s[KT][4];
+  gdn_scan_state_dispatch(w, [&](auto kind) {
+    constexpr int KIND = decltype(kind)::value;
 #pragma unroll
-  for (int j = 0; j < KT; ++j)
+    for (int j = 0; j < KT; ++j)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) s[j][e] = gdn_scan_state_get(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = gdn_scan_state_elem<KIND>(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
+  });
 
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
 
