@@ -122,7 +122,9 @@ int main(void) {
     sa.max_seqs = N;
     sa.max_tokens = T;
     sa.num_slots = N;
-    sa.workspace_bytes = gdn_batch_workspace_bytes(N, T, N);
+    /* context parallelism where the library's policy cuts these batches (TP2, TP4: few heads) */
+    const int cp = gdn_batch_setup_context_parallel(&sa, Hv, &dev) == 0;
+    sa.workspace_bytes = gdn_batch_workspace_bytes_for(&sa);
     sa.workspace = gdn_dmalloc(sa.workspace_bytes);
     st = gdn_batch_setup_launch(&sa, stream);
     if (st != GDN_SUCCESS) die_status("gdn_batch_setup_launch", st);
@@ -168,6 +170,10 @@ int main(void) {
     c.dh.state = gdn_tensor_4d(state, GDN_DTYPE_F32, N, Hv, V, K);
     c.dh.h = gdn_tensor_4d(h, GDN_DTYPE_BF16, batch.max_chunks, Hv, K, V);
     c.dh.v_new = gdn_tensor_3d(v_new, GDN_DTYPE_BF16, T, Hv, V);
+    const size_t cp_bytes = gdn_scan_cp_workspace_bytes(&batch, Hv, V, K);
+    void *cp_ws = cp_bytes ? gdn_dmalloc(cp_bytes) : NULL;
+    c.dh.cp_workspace = cp_ws;
+    c.dh.cp_workspace_bytes = cp_bytes;
     st = gdn_chunk_delta_h_plan(&c.dh, &dev, &c.dh_cfg);
     if (st != GDN_SUCCESS) die_status("gdn_chunk_delta_h_plan", st);
 
@@ -195,6 +201,8 @@ int main(void) {
     c.so.h = gdn_tensor_none();
     c.so.v_new = gdn_tensor_none();
     c.so.scale = 1.f / sqrtf((float)K);
+    c.so.cp_workspace = cp_ws;
+    c.so.cp_workspace_bytes = cp_bytes;
     st = gdn_chunk_scan_o_plan(&c.so, &dev, &c.so_cfg);
     if (st != GDN_SUCCESS) die_status("gdn_chunk_scan_o_plan", st);
 
@@ -208,10 +216,10 @@ int main(void) {
                             (double)na * 2 + 2.0 * (double)nr * 4 + state_rw;
     const double dh_gbps = dh_bytes / (dh_us * 1e3), so_gbps = so_bytes / (so_us * 1e3);
     char dcfg[32], scfg[32], fla[16], tgt[16], vs[16];
-    snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d", c.dh_cfg.column_split ? "col" : "row", c.dh_cfg.bv,
-             c.dh_cfg.num_warps, c.dh_cfg.num_stages);
-    snprintf(scfg, sizeof scfg, "%s%d w%d s%d", c.so_cfg.column_split ? "col" : "row", c.so_cfg.bv,
-             c.so_cfg.num_warps, c.so_cfg.num_stages);
+    snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d%s", c.dh_cfg.column_split ? "col" : "row", c.dh_cfg.bv,
+             c.dh_cfg.num_warps, c.dh_cfg.num_stages, cp ? " cp" : "");
+    snprintf(scfg, sizeof scfg, "%s%d w%d s%d%s", c.so_cfg.column_split ? "col" : "row", c.so_cfg.bv,
+             c.so_cfg.num_warps, c.so_cfg.num_stages, cp ? " cp" : "");
     if (sc->fla_us > 0) {
       snprintf(fla, sizeof fla, "%.1f", sc->fla_us);
       snprintf(tgt, sizeof tgt, "%.0f", sc->target_us);
@@ -227,7 +235,7 @@ int main(void) {
            dh_us, dh_gbps, 100.0 * dh_gbps / copy_gbps, fla, tgt, vs, scfg, so_us, so_gbps, 100.0 * so_gbps / copy_gbps);
     fflush(stdout);
 
-    void *bufs[] = {q, k, w, u, h, v_new, o, g_d, state, cu_d, slots_d, sa.workspace, aqk, qf, kf};
+    void *bufs[] = {q, k, w, u, h, v_new, o, g_d, state, cu_d, slots_d, sa.workspace, aqk, qf, kf, cp_ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) CUDA_OK(cudaFree(bufs[i]));
     free(cu);
     free(slots);

@@ -6,15 +6,6 @@
 #include "graph/tail_zero.h"
 #include "ops/chunk_scan/scan_plan.h"
 
-/* Context parallelism (measured reasoning in bench/NOTES.md): segments pay a transition
- * pass over K extra state rows and a combine pass, about 1.3x the scan's own work, so they
- * only pay where the batch leaves most of the device idle: at most SMs / 8 (sequence,
- * head) pairs (one 8192-token sequence at 8 value heads, a tensor-parallel rank of
- * Qwen3-Next), cut into runs of >= 8 chunks (512 tokens) so each CTA's chain stays long
- * next to its fixed cost. */
-#define GDN_CP_MIN_CHUNKS 8
-#define GDN_CP_PAIRS_PER_SM_DIV 8
-
 static size_t align256(size_t x) { return (x + 255u) & ~(size_t)255u; }
 
 static gdn_batch_setup_args setup_shape(const gdn_prefill_shape *s, gdn_prefill_bucket rows, const gdn_fwd_policy *pol) {
@@ -27,6 +18,7 @@ static gdn_batch_setup_args setup_shape(const gdn_prefill_shape *s, gdn_prefill_
   a.cp_min_chunks = pol->cp_min_chunks;
   a.cp_units = pol->cp_units;
   a.cp_heads = s->Hv;
+  a.cp_max_pairs = pol->cp_max_pairs;
   return a;
 }
 
@@ -123,14 +115,17 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
   pol->checkpoints = checkpoints;
   gdn_fwd f;
   /* context parallelism where a one-sequence batch of this capacity leaves the device idle
-   * (GDN_CP=0 turns it off) */
+   * (gdn_batch_setup_context_parallel's policy; GDN_CP=0 turns it off) */
   int env_cp = 1;
   if (gdn_param_int(GDN_PARAM_CP, &env_cp) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  const int cp = env_cp != 0 && cap.max_tokens >= 2 * GDN_CP_MIN_CHUNKS * GDN_CHUNK &&
-                 s->Hv <= dev->sm_count / GDN_CP_PAIRS_PER_SM_DIV;
+  gdn_batch_setup_args probe;
+  memset(&probe, 0, sizeof probe);
+  probe.max_tokens = cap.max_tokens;
+  const int cp = env_cp != 0 && gdn_batch_setup_context_parallel(&probe, s->Hv, dev) == 0;
   if (cp) {
-    pol->cp_min_chunks = GDN_CP_MIN_CHUNKS;
-    pol->cp_units = dev->sm_count; /* provisional: one CTA per SM per (segment, head) */
+    pol->cp_min_chunks = probe.cp_min_chunks;
+    pol->cp_units = probe.cp_units; /* provisional: refined from the scan's config below */
+    pol->cp_max_pairs = probe.cp_max_pairs;
   }
   gdn_batch b;
   memset(&b, 0, sizeof b);
@@ -148,7 +143,7 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
   b1.segments = NULL;
   b1.max_segments = 0;
   pol->fold = !s->use_gk && (gdn_scan_fold_default(&b1, s->Hv, s->K, dev) ||
-                             (cp && s->K <= 128 && (int64_t)cap.max_seqs * s->Hv <= dev->sm_count / GDN_CP_PAIRS_PER_SM_DIV));
+                             (cp && s->K <= 128 && (int64_t)cap.max_seqs * s->Hv <= pol->cp_max_pairs));
   if (cp) {
     GDN_TRY(gdn_fwd_bind_standins(&f, s, dev, pol, cap));
     const int nvb = s->V / f.scan_cp_cfg.bv;
@@ -185,7 +180,6 @@ gdn_status gdn_fwd_bind(gdn_fwd *f, const gdn_prefill_shape *s, const gdn_device
   sa->checkpoint_offsets = pol->checkpoints ? src->checkpoint_offsets : NULL;
   sa->checkpoint_every = t->checkpoint_every > 0 ? t->checkpoint_every : 64;
   sa->num_checkpoints = gdn_tensor_present(&t->checkpoints) ? (int32_t)t->checkpoints.sizes[0] : 0;
-  sa->cp_max_pairs = dev->sm_count / GDN_CP_PAIRS_PER_SM_DIV;
   sa->workspace = w + l->batch;
   sa->workspace_bytes = l->batch_bytes;
   sa->error_record = src->error_record;

@@ -30,6 +30,7 @@ typedef struct gdn_fwd_policy {
   int fold;          /* chunk_intra stores only tu; the scan applies the WY form */
   int cp_min_chunks; /* > 0: context-parallel segments of at least this many chunks */
   int cp_units;      /* (segment, head) pairs that fill the device at the scan's config */
+  int cp_max_pairs;  /* cut only batches of at most this many (sequence, head) pairs */
   int checkpoints;   /* the batch workspace reserves the checkpoint table */
 } gdn_fwd_policy;
 

@@ -21,6 +21,7 @@
 
 #include <cuda_runtime_api.h>
 #include "gdn/batch.h"
+#include "gdn/device.h"
 #include "gdn/tensor.h"
 
 #ifdef __cplusplus
@@ -66,6 +67,12 @@ typedef struct gdn_batch_setup_args {
   int32_t cp_heads;            /* Hv */
   int32_t cp_max_pairs;        /* segment only batches of at most this many (sequence, head) pairs */
 } gdn_batch_setup_args;
+
+/* Turns on context parallelism with the library's policy for Hv value heads on `dev`:
+ * batches of at most SMs / 8 (sequence, head) pairs are cut into segments of >= 8 chunks,
+ * about one (segment, head) pair per SM (the column-split scan's one CTA per SM at
+ * K = V = 128). Returns 0, or -1 (nothing set) where no batch would ever be cut. */
+int gdn_batch_setup_context_parallel(gdn_batch_setup_args *args, int Hv, const gdn_device_info *dev);
 
 /* Capacity of the segment table for cp_min_chunks > 0 (0 otherwise). */
 int32_t gdn_batch_max_segments(const gdn_batch_setup_args *args);

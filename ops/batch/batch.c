@@ -16,6 +16,25 @@ size_t gdn_batch_workspace_bytes(int32_t max_seqs, int32_t max_tokens, int32_t n
 
 size_t gdn_batch_workspace_bytes_for(const gdn_batch_setup_args *a) { return a ? gdn_batch_layout_for(a).total : 0; }
 
+/* Context parallelism (bench/NOTES.md): segments pay a transition pass over K extra state
+ * rows and a combine pass, about 1.3x the scan's own work, so they only pay where the batch
+ * leaves most of the device idle: at most SMs / 8 (sequence, head) pairs (one 8192-token
+ * sequence at 8 value heads, a tensor-parallel rank of Qwen3-Next), cut into runs of >= 8
+ * chunks (512 tokens) so each CTA's chain stays long next to its fixed cost. */
+#define GDN_CP_MIN_CHUNKS 8
+#define GDN_CP_PAIRS_DIV 8
+
+int gdn_batch_setup_context_parallel(gdn_batch_setup_args *a, int Hv, const gdn_device_info *dev) {
+  if (a == NULL || dev == NULL || Hv <= 0 || Hv > dev->sm_count / GDN_CP_PAIRS_DIV ||
+      a->max_tokens < 2 * GDN_CP_MIN_CHUNKS * GDN_CHUNK)
+    return -1;
+  a->cp_min_chunks = GDN_CP_MIN_CHUNKS;
+  a->cp_units = dev->sm_count;
+  a->cp_heads = Hv;
+  a->cp_max_pairs = dev->sm_count / GDN_CP_PAIRS_DIV;
+  return 0;
+}
+
 int32_t gdn_batch_max_segments(const gdn_batch_setup_args *a) { return a ? gdn_batch_layout_segments(a) : 0; }
 
 /* Capacities the int32 tables can hold: offsets below 2^31 and 2^24 sequences (the

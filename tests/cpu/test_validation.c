@@ -10,6 +10,7 @@
 
 #include "gdn/batch_setup.h"
 #include "gdn/chunk_delta_h.h"
+#include "gdn/device.h"
 #include "gdn/forward.h"
 #include "gdn/prefill.h"
 #include "gdn/prologue.h"
@@ -259,7 +260,25 @@ static void test_shape_names(void) {
   }
 }
 
+/* The context-parallel policy helper: few heads get segments, many do not. */
+static void test_cp_policy(void) {
+  const gdn_device_info dev = gdn_device_info_hopper();
+  gdn_batch_setup_args a;
+  memset(&a, 0, sizeof a);
+  a.max_tokens = 8192;
+  a.max_seqs = 1;
+  CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == 0 && a.cp_min_chunks > 0 && a.cp_heads == 8 &&
+            a.cp_max_pairs >= 8 && a.cp_units >= dev.sm_count / 2,
+        "TP4 heads: cp %d / %d / %d / %d", a.cp_min_chunks, a.cp_units, a.cp_heads, a.cp_max_pairs);
+  memset(&a, 0, sizeof a);
+  a.max_tokens = 8192;
+  CHECK(gdn_batch_setup_context_parallel(&a, 32, &dev) == -1 && a.cp_min_chunks == 0, "32 heads fill the device");
+  a.max_tokens = 512;
+  CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == -1, "512 tokens cannot be cut");
+}
+
 int main(void) {
+  test_cp_policy();
   test_null_plan();
   test_capacities();
   test_self_overlap();
