@@ -71,14 +71,15 @@ __global__ void __launch_bounds__(K) gdn_scan_combine_kernel(const gdn_scan_comb
   int t = 0;
   for (int s = s0 + 1; s < s1; ++s) {
     float *x = base + (int64_t)s * seg_stride;
+    const bool last = s == s1 - 1; /* its E was never computed: the transition pass skips last segments */
     float e[R], acc[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) {
-      e[r] = x[(int64_t)r * K + k];
+      e[r] = last ? 0.f : x[(int64_t)r * K + k];
       x[(int64_t)r * K + k] = S[r * K + k]; /* S_s, read by the main pass */
       acc[r] = 0.f;
     }
-    if (s == s1 - 1) break;
+    if (last) break;
     for (int ct = 0; ct < TPS; ++ct, ++t) {
       gdn_cp_async_wait<GDN_COMBINE_RING - 2>();
       __syncthreads(); /* tile t landed for every thread; tile t - 1's slot is free */
