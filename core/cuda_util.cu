@@ -43,6 +43,7 @@ extern "C" const char *gdn_device_unavailable_reason(void) {
 }
 
 extern "C" gdn_status gdn_device_info_query(int device, gdn_device_info *info) {
+  gdn_clear_last_error();
   if (info == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "gdn_device_info_query: info is NULL");
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);

@@ -87,6 +87,7 @@ int64_t gdn_tensor_span_bytes(const gdn_tensor *t) {
 int gdn_tensor_present(const gdn_tensor *t) { return t != NULL && t->data != NULL; }
 
 gdn_status gdn_tensor_check(const gdn_tensor *t, const char *name) {
+  gdn_clear_last_error();
   if (t == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: descriptor is NULL", name);
   if (t->rank < 1 || t->rank > GDN_MAX_RANK)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: rank %d is outside 1..%d", name, t->rank, GDN_MAX_RANK);

@@ -35,6 +35,7 @@ static gdn_status plan_on_device(void *ctx, const gdn_device_info *dev) {
 
 gdn_status gdn_forward_plan_create(gdn_forward_plan **out, const gdn_prefill_shape *shape, gdn_prefill_bucket cap,
                                    int device) {
+  gdn_clear_last_error();
   if (out == NULL || shape == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "forward plan: plan and shape must not be NULL");
   *out = NULL;
   GDN_TRY(gdn_fwd_check_shape(shape));
@@ -123,6 +124,7 @@ static gdn_status validate(const gdn_forward_plan *p, const gdn_forward_args *a,
 }
 
 gdn_status gdn_forward_validate(const gdn_forward_plan *p, const gdn_forward_args *a) {
+  gdn_clear_last_error();
   int64_t T;
   int32_t N;
   return validate(p, a, &T, &N);
@@ -130,6 +132,7 @@ gdn_status gdn_forward_validate(const gdn_forward_plan *p, const gdn_forward_arg
 
 gdn_status gdn_forward(const gdn_forward_plan *p, const gdn_forward_args *a, void *ws, size_t ws_bytes,
                        cudaStream_t stream) {
+  gdn_clear_last_error();
   int64_t T;
   int32_t N;
   GDN_TRY(validate(p, a, &T, &N));
@@ -158,6 +161,7 @@ gdn_status gdn_forward(const gdn_forward_plan *p, const gdn_forward_args *a, voi
 }
 
 gdn_status gdn_forward_check_error(gdn_forward_plan *p) {
+  gdn_clear_last_error();
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "gdn_forward_check_error: plan is NULL");
   return gdn_batch_error_record_check(p->err);
 }

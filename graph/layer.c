@@ -80,11 +80,7 @@ static gdn_status check_io(const gdn_layer_shape *s, const gdn_layer_layout *l, 
                              &w->norm_weight, &w->w_out};
   const char *inn[8] = {"io.x", "weights.w_in", "weights.conv_weight", "weights.conv_bias", "weights.A_log",
                         "weights.dt_bias", "weights.norm_weight", "weights.w_out"};
-  for (int i = 0; i < 3; ++i) {
-    for (int j = i + 1; j < 3; ++j) GDN_TRY(gdn_check_disjoint(out[i], on[i], out[j], on[j]));
-    for (int j = 0; j < 8; ++j) GDN_TRY(gdn_check_disjoint(out[i], on[i], in[j], inn[j]));
-  }
-  return GDN_SUCCESS;
+  return gdn_check_outputs(out, on, 3, in, inn, 8);
 }
 
 static gdn_status check_buckets(const gdn_prefill_bucket *b, int n, int64_t *t_cap) {
@@ -279,6 +275,7 @@ static gdn_status create_on_device(void *ctx, const gdn_device_info *dev) {
 gdn_status gdn_layer_plan_create(gdn_layer_plan **out, const gdn_layer_shape *shape, const gdn_layer_weights *weights,
                                  const gdn_layer_io *io, const gdn_prefill_bucket *buckets, int num_buckets,
                                  ncclComm_t comm, int device) {
+  gdn_clear_last_error();
   if (out == NULL || shape == NULL || weights == NULL || io == NULL || buckets == NULL)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer plan: plan, shape, weights, io and buckets must not be NULL");
   *out = NULL;

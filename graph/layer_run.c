@@ -4,6 +4,7 @@
 #include "graph/layer_plan.h"
 
 gdn_status gdn_layer_run(gdn_layer_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
+  gdn_clear_last_error();
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer plan is NULL");
   int bucket = -1;
   /* Host-side bucket choice + one descriptor copy; the graph's setup node checks it on the device. */
@@ -27,6 +28,7 @@ static gdn_status run_eager(gdn_layer_plan *p, const int32_t *cu, const int32_t 
 }
 
 gdn_status gdn_layer_run_eager(gdn_layer_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
+  gdn_clear_last_error();
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer plan is NULL");
   int prev = 0;
   GDN_CUDA_TRY(cudaGetDevice(&prev));
@@ -40,6 +42,7 @@ gdn_status gdn_layer_run_eager(gdn_layer_plan *p, const int32_t *cu, const int32
 }
 
 gdn_status gdn_layer_check_error(gdn_layer_plan *p) {
+  gdn_clear_last_error();
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer plan is NULL");
   return gdn_prefill_check_error(p->prefill);
 }
@@ -62,7 +65,11 @@ cudaGraph_t gdn_layer_graph(const gdn_layer_plan *p, int i) {
 int gdn_layer_num_ranks(const gdn_layer_plan *p) { return p != NULL ? p->nranks : 0; }
 
 gdn_status gdn_layer_comm_init_all(int ndev, const int *devs, ncclComm_t *comms) {
+  gdn_clear_last_error();
   return gdn_nccl_comm_init_all(ndev, devs, comms);
 }
 
-gdn_status gdn_layer_comm_destroy(ncclComm_t comm) { return gdn_nccl_comm_destroy(comm); }
+gdn_status gdn_layer_comm_destroy(ncclComm_t comm) {
+  gdn_clear_last_error();
+  return gdn_nccl_comm_destroy(comm);
+}

@@ -124,6 +124,7 @@ static gdn_fwd_tensors io_tensors(const gdn_prefill_io *io) {
 
 gdn_status gdn_prefill_validate(const gdn_prefill_shape *shape, const gdn_prefill_io *io,
                                 const gdn_prefill_bucket *buckets, int nb) {
+  gdn_clear_last_error();
   if (shape == NULL || io == NULL || buckets == NULL)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "prefill plan: shape, io and buckets must not be NULL");
   GDN_TRY(gdn_fwd_check_shape(shape));
@@ -235,12 +236,14 @@ static gdn_status plan_create(gdn_prefill_plan **out, const gdn_prefill_shape *s
 
 gdn_status gdn_prefill_plan_create(gdn_prefill_plan **out, const gdn_prefill_shape *shape, const gdn_prefill_io *io,
                                    const gdn_prefill_bucket *buckets, int num_buckets, int device) {
+  gdn_clear_last_error();
   return plan_create(out, shape, io, buckets, num_buckets, device, 1);
 }
 
 gdn_status gdn_prefill_plan_create_embedded(gdn_prefill_plan **out, const gdn_prefill_shape *shape,
                                             const gdn_prefill_io *io, const gdn_prefill_bucket *buckets,
                                             int num_buckets, int device) {
+  gdn_clear_last_error();
   return plan_create(out, shape, io, buckets, num_buckets, device, 0);
 }
 
@@ -339,6 +342,7 @@ static gdn_prefill_request request_of(const int32_t *cu, const int32_t *slots, i
 }
 
 gdn_status gdn_prefill_run_request(gdn_prefill_plan *p, const gdn_prefill_request *rq, cudaStream_t s) {
+  gdn_clear_last_error();
   if (p == NULL || rq == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan and request must not be NULL");
   GDN_TRY(check_own_graphs(p));
   GDN_TRY(check_not_capturing(s, "gdn_prefill_run"));
@@ -351,12 +355,14 @@ gdn_status gdn_prefill_run_request(gdn_prefill_plan *p, const gdn_prefill_reques
 }
 
 gdn_status gdn_prefill_run(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
+  gdn_clear_last_error();
   gdn_prefill_request r = request_of(cu, slots, n);
   return gdn_prefill_run_request(p, &r, s);
 }
 
 gdn_status gdn_prefill_run_device(gdn_prefill_plan *p, const int32_t *cu_dev, const int32_t *slots_dev, int n,
                                   int num_tokens, cudaStream_t s) {
+  gdn_clear_last_error();
   if (p == NULL || cu_dev == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan and cu_seqlens must not be NULL");
   if (n < 0) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "num_seqs = %d is negative", n);
   int bucket = gdn_prefill_pick_bucket(p, num_tokens, n);
@@ -401,6 +407,7 @@ static gdn_status check_bucket(const gdn_prefill_plan *p, int bucket) {
 
 gdn_status gdn_prefill_upload(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s,
                               int *bucket) {
+  gdn_clear_last_error();
   if (p == NULL || bucket == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan and bucket must not be NULL");
   GDN_TRY(check_not_capturing(s, "gdn_prefill_upload"));
   gdn_prefill_request r = request_of(cu, slots, n);
@@ -410,16 +417,19 @@ gdn_status gdn_prefill_upload(gdn_prefill_plan *p, const int32_t *cu, const int3
 }
 
 gdn_status gdn_prefill_launch_setup(gdn_prefill_plan *p, int bucket, cudaStream_t s) {
+  gdn_clear_last_error();
   GDN_TRY(check_bucket(p, bucket));
   return gdn_fwd_emit_setup(&p->b[bucket].f, s, NULL, NULL, 0, NULL);
 }
 
 gdn_status gdn_prefill_launch_core(gdn_prefill_plan *p, int bucket, cudaStream_t s) {
+  gdn_clear_last_error();
   GDN_TRY(check_bucket(p, bucket));
   return gdn_fwd_emit_core(&p->b[bucket].f, s, NULL, NULL, 0, NULL);
 }
 
 gdn_status gdn_prefill_run_eager(gdn_prefill_plan *p, const int32_t *cu, const int32_t *slots, int n, cudaStream_t s) {
+  gdn_clear_last_error();
   int bucket;
   GDN_TRY(gdn_prefill_upload(p, cu, slots, n, s, &bucket));
   GDN_TRY(gdn_prefill_launch_setup(p, bucket, s));
@@ -427,12 +437,14 @@ gdn_status gdn_prefill_run_eager(gdn_prefill_plan *p, const int32_t *cu, const i
 }
 
 gdn_status gdn_prefill_check_error(gdn_prefill_plan *p) {
+  gdn_clear_last_error();
   if (p == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan is NULL");
   return gdn_batch_error_record_check(p->err);
 }
 
 gdn_status gdn_prefill_add_to_graph(gdn_prefill_plan *p, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
                                     size_t num_deps, cudaGraphNode_t *last) {
+  gdn_clear_last_error();
   GDN_TRY(check_bucket(p, bucket));
   if (graph == NULL || last == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "graph and last must not be NULL");
   cudaGraphNode_t setup;
@@ -442,6 +454,7 @@ gdn_status gdn_prefill_add_to_graph(gdn_prefill_plan *p, int bucket, cudaGraph_t
 
 gdn_status gdn_prefill_add_setup_node(gdn_prefill_plan *p, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
                                       size_t num_deps, cudaGraphNode_t *setup) {
+  gdn_clear_last_error();
   GDN_TRY(check_bucket(p, bucket));
   if (graph == NULL || setup == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "graph and setup must not be NULL");
   return gdn_fwd_emit_setup(&p->b[bucket].f, NULL, graph, deps, num_deps, setup);
@@ -449,6 +462,7 @@ gdn_status gdn_prefill_add_setup_node(gdn_prefill_plan *p, int bucket, cudaGraph
 
 gdn_status gdn_prefill_add_core_nodes(gdn_prefill_plan *p, int bucket, cudaGraph_t graph, const cudaGraphNode_t *deps,
                                       size_t num_deps, cudaGraphNode_t *last) {
+  gdn_clear_last_error();
   GDN_TRY(check_bucket(p, bucket));
   if (graph == NULL || last == NULL || num_deps == 0)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "core nodes need a graph, an out node and deps including the setup node");
@@ -456,6 +470,7 @@ gdn_status gdn_prefill_add_core_nodes(gdn_prefill_plan *p, int bucket, cudaGraph
 }
 
 gdn_status gdn_prefill_batch_view(const gdn_prefill_plan *p, int bucket, gdn_batch *batch) {
+  gdn_clear_last_error();
   GDN_TRY(check_bucket(p, bucket));
   if (batch == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch is NULL");
   *batch = p->b[bucket].f.batch;

@@ -23,9 +23,12 @@ typedef enum gdn_status {
 /* Short constant description of a status code ("invalid argument", ...). */
 const char *gdn_status_string(gdn_status status);
 
-/* The detail of the last failing gdngraph call made by this thread: which argument,
- * which value, which CUDA/NCCL error. Empty string when none. Valid until the next
- * failing call on this thread. */
+/* The detail of the failure of the last gdngraph call made by this thread that returns a
+ * gdn_status: which argument, which value, which CUDA/NCCL error. Every such call clears
+ * it when it starts, so after a call that returned GDN_SUCCESS it is the empty string
+ * (calls that return a value instead of a status — accessors, size queries — leave it
+ * alone, and record a reason only where they fail). Thread-local; gdn_clear_last_error()
+ * empties it too. */
 const char *gdn_get_last_error(void);
 void gdn_clear_last_error(void);
 

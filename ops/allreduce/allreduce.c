@@ -3,6 +3,7 @@
 #include "gdn/allreduce.h"
 
 gdn_status gdn_allreduce_validate(ncclComm_t comm, const void *buffer, size_t count, gdn_dtype dtype) {
+  gdn_clear_last_error();
   if (comm == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "allreduce: comm is NULL");
   if (!(GDN_FLOAT_TYPES & GDN_DTYPE_MASK(dtype)) || gdn_dtype_size(dtype) == 0)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "allreduce: dtype %s is not accepted (bf16, fp16, fp32)", gdn_dtype_name(dtype));

@@ -30,6 +30,7 @@ gdn_status all_reduce(ncclComm_t comm, void *buffer, size_t count, gdn_dtype dty
 
 extern "C" gdn_status gdn_allreduce_launch(ncclComm_t comm, void *buffer, size_t count, gdn_dtype dtype,
                                            cudaStream_t stream) {
+  gdn_clear_last_error();
   GDN_TRY(gdn_allreduce_validate(comm, buffer, count, dtype));
   if (count == 0) return GDN_SUCCESS;
   return all_reduce(comm, buffer, count, dtype, stream);
@@ -38,6 +39,7 @@ extern "C" gdn_status gdn_allreduce_launch(ncclComm_t comm, void *buffer, size_t
 extern "C" gdn_status gdn_allreduce_add_node(cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                              ncclComm_t comm, void *buffer, size_t count, gdn_dtype dtype,
                                              cudaStream_t stream_for_capture, cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   if (graph == NULL || node == NULL)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "allreduce_add_node: graph and node must not be NULL");
   GDN_TRY(gdn_allreduce_validate(comm, buffer, count, dtype));
@@ -61,6 +63,7 @@ extern "C" gdn_status gdn_allreduce_add_node(cudaGraph_t graph, const cudaGraphN
 }
 
 extern "C" gdn_status gdn_nccl_comm_init_all(int ndev, const int *devs, ncclComm_t *comms) {
+  gdn_clear_last_error();
   if (ndev < 1) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "nccl_comm_init_all: ndev is %d, expected >= 1", ndev);
   if (comms == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "nccl_comm_init_all: comms is NULL");
   int n = 0;
@@ -81,6 +84,7 @@ extern "C" gdn_status gdn_nccl_comm_init_all(int ndev, const int *devs, ncclComm
 }
 
 extern "C" gdn_status gdn_nccl_comm_info(ncclComm_t comm, int *device, int *nranks) {
+  gdn_clear_last_error();
   if (comm == NULL || device == NULL || nranks == NULL)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "nccl_comm_info: comm, device and nranks must not be NULL");
   ncclResult_t r = ncclCommCuDevice(comm, device);
@@ -91,6 +95,7 @@ extern "C" gdn_status gdn_nccl_comm_info(ncclComm_t comm, int *device, int *nran
 }
 
 extern "C" gdn_status gdn_nccl_comm_destroy(ncclComm_t comm) {
+  gdn_clear_last_error();
   if (comm == NULL) return GDN_SUCCESS;
   ncclResult_t r = ncclCommDestroy(comm);
   /* The communicator is gone: no per-communicator last error to ask for. */

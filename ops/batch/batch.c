@@ -43,6 +43,7 @@ int32_t gdn_batch_max_segments(const gdn_batch_setup_args *a) { return a ? gdn_b
 #define GDN_BATCH_MAX_TOKENS (INT32_MAX - 64 * GDN_BATCH_MAX_SEQS)
 
 gdn_status gdn_batch_setup_validate(const gdn_batch_setup_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch setup: args is NULL");
   if ((a->cu_seqlens == NULL) == (a->cu_seqlens64 == NULL))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch setup: give exactly one of cu_seqlens and cu_seqlens64");
@@ -80,6 +81,7 @@ gdn_status gdn_batch_setup_validate(const gdn_batch_setup_args *a) {
 }
 
 gdn_status gdn_batch_setup_view(const gdn_batch_setup_args *a, gdn_batch *b) {
+  gdn_clear_last_error();
   GDN_TRY(gdn_batch_setup_validate(a));
   if (b == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch view: out pointer is NULL");
   gdn_batch_layout l = gdn_batch_layout_for(a);

@@ -288,6 +288,7 @@ static gdn_status setup_call(const gdn_batch_setup_args *a, gdn_batch_setup_para
 }
 
 extern "C" gdn_status gdn_batch_setup_launch(const gdn_batch_setup_args *a, cudaStream_t stream) {
+  gdn_clear_last_error();
   gdn_batch_setup_params p;
   gdn_kernel_call call;
   GDN_TRY(setup_call(a, &p, &call));
@@ -296,6 +297,7 @@ extern "C" gdn_status gdn_batch_setup_launch(const gdn_batch_setup_args *a, cuda
 
 extern "C" gdn_status gdn_batch_setup_add_node(const gdn_batch_setup_args *a, cudaGraph_t graph,
                                                const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   gdn_batch_setup_params p;
   gdn_kernel_call call;
   GDN_TRY(setup_call(a, &p, &call));
@@ -303,6 +305,7 @@ extern "C" gdn_status gdn_batch_setup_add_node(const gdn_batch_setup_args *a, cu
 }
 
 extern "C" gdn_status gdn_batch_error_record_create(gdn_batch_error_record **record) {
+  gdn_clear_last_error();
   if (record == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "record is NULL");
   void *p = NULL;
   GDN_CUDA_TRY(cudaHostAlloc(&p, sizeof(gdn_batch_error_record), cudaHostAllocMapped));
@@ -316,6 +319,7 @@ extern "C" void gdn_batch_error_record_destroy(gdn_batch_error_record *record) {
 }
 
 extern "C" gdn_status gdn_batch_error_record_check(gdn_batch_error_record *r) {
+  gdn_clear_last_error();
   if (r == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "record is NULL");
   if (r->count == 0) return GDN_SUCCESS;
   gdn_status s = gdn_fail(GDN_ERROR_INVALID_BATCH, "batch rejected on the device (%d time(s)): %s at index %d (value %d, %d)",

@@ -38,6 +38,7 @@ static gdn_status intra_call(const gdn_chunk_intra_args *a, const gdn_chunk_intr
 
 extern "C" gdn_status gdn_chunk_intra_launch(const gdn_chunk_intra_args *a, const gdn_chunk_intra_config *cfg,
                                              cudaStream_t stream) {
+  gdn_clear_last_error();
   gdn_intra_params p;
   gdn_kernel_call call;
   GDN_TRY(intra_call(a, cfg, &p, &call));
@@ -47,6 +48,7 @@ extern "C" gdn_status gdn_chunk_intra_launch(const gdn_chunk_intra_args *a, cons
 extern "C" gdn_status gdn_chunk_intra_add_node(const gdn_chunk_intra_args *a, const gdn_chunk_intra_config *cfg,
                                                cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   gdn_intra_params p;
   gdn_kernel_call call;
   GDN_TRY(intra_call(a, cfg, &p, &call));

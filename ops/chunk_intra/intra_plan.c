@@ -24,6 +24,7 @@ static int gdn_intra_wants_wu(const gdn_chunk_intra_args *a) {
 }
 
 gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra: args is NULL");
   if (a->mode != GDN_INTRA_FUSED && a->mode != GDN_INTRA_KKT_SOLVE && a->mode != GDN_INTRA_WY)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "mode = %d is not a gdn_intra_mode", (int)a->mode);
@@ -129,6 +130,7 @@ static int heads_per_cta(const gdn_chunk_intra_args *a) {
 }
 
 gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_info *dev, gdn_chunk_intra_config *cfg) {
+  gdn_clear_last_error();
   GDN_TRY(gdn_chunk_intra_validate(a));
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra plan: dev/cfg is NULL");
   const int K = (int)a->k.sizes[2];

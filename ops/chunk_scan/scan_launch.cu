@@ -80,6 +80,7 @@ static gdn_status null_args(void) { return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, 
 
 extern "C" gdn_status gdn_chunk_delta_h_launch(const gdn_chunk_delta_h_args *a, const gdn_scan_config *cfg,
                                                cudaStream_t stream) {
+  gdn_clear_last_error();
   if (a == NULL) return null_args();
   gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
   return scan_emit(&pb, cfg, stream, NULL, NULL, 0, NULL);
@@ -88,6 +89,7 @@ extern "C" gdn_status gdn_chunk_delta_h_launch(const gdn_chunk_delta_h_args *a, 
 extern "C" gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *a, const gdn_scan_config *cfg,
                                                  cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                  cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   if (a == NULL) return null_args();
   if (graph == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "add_node: graph is NULL");
   gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
@@ -96,6 +98,7 @@ extern "C" gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *a
 
 extern "C" gdn_status gdn_chunk_scan_o_launch(const gdn_chunk_scan_o_args *a, const gdn_scan_config *cfg,
                                               cudaStream_t stream) {
+  gdn_clear_last_error();
   if (a == NULL) return null_args();
   gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
   return scan_emit(&pb, cfg, stream, NULL, NULL, 0, NULL);
@@ -104,6 +107,7 @@ extern "C" gdn_status gdn_chunk_scan_o_launch(const gdn_chunk_scan_o_args *a, co
 extern "C" gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *a, const gdn_scan_config *cfg,
                                                 cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                 cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   if (a == NULL) return null_args();
   if (graph == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "add_node: graph is NULL");
   gdn_scan_problem pb = gdn_scan_problem_scan_o(a);

@@ -415,24 +415,28 @@ void gdn_scan_transition_params(const gdn_scan_params *main, const gdn_scan_conf
 }
 
 gdn_status gdn_chunk_delta_h_validate(const gdn_chunk_delta_h_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
   gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
   return gdn_scan_validate(&pb);
 }
 
 gdn_status gdn_chunk_delta_h_plan(const gdn_chunk_delta_h_args *a, const gdn_device_info *dev, gdn_scan_config *cfg) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
   gdn_scan_problem pb = gdn_scan_problem_delta_h(a);
   return gdn_scan_plan(&pb, dev, cfg);
 }
 
 gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
   gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
   return gdn_scan_validate(&pb);
 }
 
 gdn_status gdn_chunk_scan_o_plan(const gdn_chunk_scan_o_args *a, const gdn_device_info *dev, gdn_scan_config *cfg) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "args is NULL");
   gdn_scan_problem pb = gdn_scan_problem_scan_o(a);
   return gdn_scan_plan(&pb, dev, cfg);

@@ -90,12 +90,14 @@ gdn_status gdn_conv1d_shape(const gdn_conv1d_args *a, gdn_conv1d_shape_t *s) {
   const gdn_tensor *outs[3] = {&a->q, &a->k, &a->v};
   const char *on[3] = {"q", "k", "v"};
   for (int i = 0; i < 3; ++i) {
+    GDN_TRY(gdn_check_no_self_overlap(outs[i], on[i]));
     for (int j = i + 1; j < 3; ++j) GDN_TRY(gdn_conv1d_disjoint_rows(outs[i], on[i], outs[j], on[j]));
     GDN_TRY(gdn_conv1d_disjoint_rows(outs[i], on[i], &a->mixed, "mixed"));
     GDN_TRY(gdn_check_disjoint(outs[i], on[i], &a->weight, "weight"));
     GDN_TRY(gdn_check_disjoint(outs[i], on[i], &a->bias, "bias"));
     GDN_TRY(gdn_check_disjoint(outs[i], on[i], &a->conv_state, "conv_state"));
   }
+  if (gdn_tensor_present(&a->conv_state)) GDN_TRY(gdn_check_no_self_overlap(&a->conv_state, "conv_state"));
   GDN_TRY(gdn_check_disjoint(&a->conv_state, "conv_state", &a->mixed, "mixed"));
   GDN_TRY(gdn_check_disjoint(&a->conv_state, "conv_state", &a->weight, "weight"));
   GDN_TRY(gdn_check_disjoint(&a->conv_state, "conv_state", &a->bias, "bias"));
@@ -110,6 +112,7 @@ gdn_status gdn_conv1d_shape(const gdn_conv1d_args *a, gdn_conv1d_shape_t *s) {
 }
 
 gdn_status gdn_conv1d_validate(const gdn_conv1d_args *args) {
+  gdn_clear_last_error();
   gdn_conv1d_shape_t s;
   return gdn_conv1d_shape(args, &s);
 }
@@ -122,6 +125,7 @@ static int vec_fits(const gdn_conv1d_args *a, const gdn_conv1d_shape_t *s, int v
 }
 
 gdn_status gdn_conv1d_check_config(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg) {
+  gdn_clear_last_error();
   gdn_conv1d_shape_t s;
   GDN_TRY(gdn_conv1d_shape(args, &s));
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "conv1d: config is NULL");
@@ -144,6 +148,7 @@ gdn_status gdn_conv1d_check_config(const gdn_conv1d_args *args, const gdn_conv1d
 }
 
 gdn_status gdn_conv1d_plan(const gdn_conv1d_args *args, const gdn_device_info *dev, gdn_conv1d_config *cfg) {
+  gdn_clear_last_error();
   gdn_conv1d_shape_t s;
   GDN_TRY(gdn_conv1d_shape(args, &s));
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "conv1d_plan: dev and cfg must not be NULL");

@@ -197,6 +197,7 @@ gdn_status build_call(const gdn_conv1d_args *a, const gdn_conv1d_config *cfg, gd
 } /* namespace */
 
 extern "C" gdn_status gdn_conv1d_launch(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg, cudaStream_t stream) {
+  gdn_clear_last_error();
   gdn_conv1d_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
@@ -205,6 +206,7 @@ extern "C" gdn_status gdn_conv1d_launch(const gdn_conv1d_args *args, const gdn_c
 
 extern "C" gdn_status gdn_conv1d_add_node(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg, cudaGraph_t graph,
                                           const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   gdn_conv1d_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
@@ -213,6 +215,7 @@ extern "C" gdn_status gdn_conv1d_add_node(const gdn_conv1d_args *args, const gdn
 
 extern "C" gdn_status gdn_conv1d_update_node(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg,
                                              cudaGraphExec_t exec, cudaGraphNode_t node) {
+  gdn_clear_last_error();
   gdn_conv1d_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));

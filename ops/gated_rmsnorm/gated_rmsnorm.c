@@ -21,6 +21,7 @@ static gdn_status alias_ok(const gdn_tensor *out, const gdn_tensor *in, const ch
 }
 
 gdn_status gdn_gated_rmsnorm_validate(const gdn_gated_rmsnorm_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "gated_rmsnorm: args is NULL");
   GDN_TRY(gdn_check_tensor(&a->out, "out", 3, NULL, GDN_FLOAT_TYPES));
   int64_t T = a->out.sizes[0], H = a->out.sizes[1], V = a->out.sizes[2];
@@ -45,6 +46,7 @@ gdn_status gdn_gated_rmsnorm_validate(const gdn_gated_rmsnorm_args *a) {
   if (a->batch.header != NULL && (a->batch.max_tokens < 0 || a->batch.max_tokens > T))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch.max_tokens is %d, expected 0..out.size[0] = %lld", a->batch.max_tokens,
                     (long long)T);
+  GDN_TRY(gdn_check_no_self_overlap(&a->out, "out"));
   GDN_TRY(alias_ok(&a->out, &a->x, "x"));
   GDN_TRY(alias_ok(&a->out, &a->z, "z"));
   GDN_TRY(gdn_check_disjoint(&a->out, "out", &a->weight, "weight"));
@@ -70,6 +72,7 @@ static int vec_fits(const gdn_gated_rmsnorm_args *a, int vec) {
 }
 
 gdn_status gdn_gated_rmsnorm_check_config(const gdn_gated_rmsnorm_args *args, const gdn_gated_rmsnorm_config *cfg) {
+  gdn_clear_last_error();
   GDN_TRY(gdn_gated_rmsnorm_validate(args));
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "gated_rmsnorm: config is NULL");
   if (cfg->vec != 1 && cfg->vec != 2 && cfg->vec != 4 && cfg->vec != 8)
@@ -85,6 +88,7 @@ gdn_status gdn_gated_rmsnorm_check_config(const gdn_gated_rmsnorm_args *args, co
 
 gdn_status gdn_gated_rmsnorm_plan(const gdn_gated_rmsnorm_args *args, const gdn_device_info *dev,
                                   gdn_gated_rmsnorm_config *cfg) {
+  gdn_clear_last_error();
   GDN_TRY(gdn_gated_rmsnorm_validate(args));
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "gated_rmsnorm_plan: dev and cfg must not be NULL");
   gdn_gated_rmsnorm_config c;

@@ -112,6 +112,7 @@ gdn_status build_call(const gdn_gated_rmsnorm_args *a, const gdn_gated_rmsnorm_c
 
 extern "C" gdn_status gdn_gated_rmsnorm_launch(const gdn_gated_rmsnorm_args *args, const gdn_gated_rmsnorm_config *cfg,
                                                cudaStream_t stream) {
+  gdn_clear_last_error();
   gdn_gated_rmsnorm_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
@@ -121,6 +122,7 @@ extern "C" gdn_status gdn_gated_rmsnorm_launch(const gdn_gated_rmsnorm_args *arg
 extern "C" gdn_status gdn_gated_rmsnorm_add_node(const gdn_gated_rmsnorm_args *args, const gdn_gated_rmsnorm_config *cfg,
                                                  cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                                  cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   gdn_gated_rmsnorm_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));
@@ -130,6 +132,7 @@ extern "C" gdn_status gdn_gated_rmsnorm_add_node(const gdn_gated_rmsnorm_args *a
 extern "C" gdn_status gdn_gated_rmsnorm_update_node(const gdn_gated_rmsnorm_args *args,
                                                     const gdn_gated_rmsnorm_config *cfg, cudaGraphExec_t exec,
                                                     cudaGraphNode_t node) {
+  gdn_clear_last_error();
   gdn_gated_rmsnorm_params p;
   gdn_kernel_call call;
   GDN_TRY(build_call(args, cfg, &p, &call));

@@ -4,6 +4,7 @@
 #include "gdn/linear.h"
 
 gdn_status gdn_linear_validate(const gdn_linear_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear: args is NULL");
   GDN_TRY(gdn_check_tensor(&a->x, "x", 2, NULL, GDN_FLOAT16_TYPES));
   int64_t T = a->x.sizes[0], Kin = a->x.sizes[1];
@@ -32,6 +33,7 @@ gdn_status gdn_linear_validate(const gdn_linear_args *a) {
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "y: row stride %lld is below N = %lld", (long long)a->y.strides[0], (long long)N);
   if (a->accumulate != 0 && a->accumulate != 1)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "accumulate is %d, expected 0 or 1", a->accumulate);
+  GDN_TRY(gdn_check_no_self_overlap(&a->y, "y"));
   GDN_TRY(gdn_check_disjoint(&a->y, "y", &a->x, "x"));
   GDN_TRY(gdn_check_disjoint(&a->y, "y", &a->w, "w"));
   GDN_TRY(gdn_check_disjoint(&a->y, "y", &a->bias, "bias"));

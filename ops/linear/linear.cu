@@ -282,6 +282,7 @@ extern "C" void gdn_linear_destroy(gdn_linear_config *c) {
 }
 
 extern "C" gdn_status gdn_linear_plan(const gdn_linear_args *args, const gdn_device_info *dev, gdn_linear_config **cfg) {
+  gdn_clear_last_error();
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear_plan: cfg is NULL");
   *cfg = NULL;
   GDN_TRY(gdn_linear_validate(args));
@@ -302,6 +303,7 @@ extern "C" size_t gdn_linear_workspace_bytes(const gdn_linear_config *c) { retur
 extern "C" int gdn_linear_bias_fused(const gdn_linear_config *c) { return c != NULL && c->has_bias && c->fused_bias; }
 
 extern "C" gdn_status gdn_linear_launch(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaStream_t stream) {
+  gdn_clear_last_error();
   GDN_TRY(check_against_plan(args, cfg));
   if (cfg->empty) return GDN_SUCCESS;
   return enqueue(args, cfg, stream);
@@ -309,6 +311,7 @@ extern "C" gdn_status gdn_linear_launch(const gdn_linear_args *args, const gdn_l
 
 extern "C" gdn_status gdn_linear_add_node(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaGraph_t graph,
                                           const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   if (graph == NULL || node == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear_add_node: graph and node must not be NULL");
   GDN_TRY(check_against_plan(args, cfg));
   if (cfg->empty) {

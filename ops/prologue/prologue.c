@@ -3,6 +3,7 @@
 #include "gdn/prologue.h"
 
 gdn_status gdn_prologue_validate(const gdn_prologue_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "prologue: args is NULL");
   GDN_TRY(gdn_check_batch(&a->batch));
   const int64_t T = a->batch.max_tokens;
@@ -53,6 +54,7 @@ gdn_status gdn_prologue_validate(const gdn_prologue_args *a) {
 }
 
 gdn_status gdn_prologue_plan(const gdn_prologue_args *a, const gdn_device_info *dev, gdn_prologue_config *cfg) {
+  gdn_clear_last_error();
   GDN_TRY(gdn_prologue_validate(a));
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "prologue: cfg is NULL");
   (void)dev;

@@ -112,6 +112,7 @@ static gdn_status prologue_call(const gdn_prologue_args *a, const gdn_prologue_c
 }
 
 extern "C" gdn_status gdn_prologue_launch(const gdn_prologue_args *a, const gdn_prologue_config *cfg, cudaStream_t s) {
+  gdn_clear_last_error();
   gdn_prologue_params p;
   gdn_kernel_call call;
   GDN_TRY(prologue_call(a, cfg, &p, &call));
@@ -120,6 +121,7 @@ extern "C" gdn_status gdn_prologue_launch(const gdn_prologue_args *a, const gdn_
 
 extern "C" gdn_status gdn_prologue_add_node(const gdn_prologue_args *a, const gdn_prologue_config *cfg, cudaGraph_t graph,
                                             const cudaGraphNode_t *deps, size_t num_deps, cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   gdn_prologue_params p;
   gdn_kernel_call call;
   GDN_TRY(prologue_call(a, cfg, &p, &call));

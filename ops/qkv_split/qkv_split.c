@@ -63,6 +63,7 @@ static gdn_status check_output(const gdn_tensor *t, const char *name, int64_t T,
 }
 
 gdn_status gdn_qkv_split_validate(const gdn_qkv_split_args *a) {
+  gdn_clear_last_error();
   if (a == NULL) return FAIL_ARG("qkv_split: args is NULL");
   const gdn_tensor *x = &a->mixed_qkv;
   GDN_TRY(gdn_check_tensor(x, "mixed_qkv", 2, NULL, GDN_FLOAT_TYPES));
@@ -87,13 +88,10 @@ gdn_status gdn_qkv_split_validate(const gdn_qkv_split_args *a) {
                     (long long)D, (long long)want, (long long)Hk, (long long)K, (long long)Hv, (long long)V);
   if (D > INT32_MAX)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "mixed_qkv: D = %lld channels exceeds 2^31-1", (long long)D);
-  GDN_TRY(gdn_check_disjoint(&a->q, "q", x, "mixed_qkv"));
-  GDN_TRY(gdn_check_disjoint(&a->k, "k", x, "mixed_qkv"));
-  GDN_TRY(gdn_check_disjoint(&a->v, "v", x, "mixed_qkv"));
-  GDN_TRY(gdn_check_disjoint(&a->q, "q", &a->k, "k"));
-  GDN_TRY(gdn_check_disjoint(&a->q, "q", &a->v, "v"));
-  GDN_TRY(gdn_check_disjoint(&a->k, "k", &a->v, "v"));
-  return GDN_SUCCESS;
+  const gdn_tensor *outs[3] = {&a->q, &a->k, &a->v};
+  const char *out_names[3] = {"q", "k", "v"};
+  const char *in_names[1] = {"mixed_qkv"};
+  return gdn_check_outputs(outs, out_names, 3, &x, in_names, 1);
 }
 
 /* Heads that touch (Hk == 1 or stride[1] == K) form one contiguous segment per token. */
@@ -143,6 +141,7 @@ static int pick_vec_bytes(const gdn_qkv_split_args *a, gdn_qkv_split_layout layo
 }
 
 gdn_status gdn_qkv_split_plan(const gdn_qkv_split_args *args, const gdn_device_info *dev, gdn_qkv_split_config *cfg) {
+  gdn_clear_last_error();
   if (cfg == NULL) return FAIL_ARG("qkv_split_plan: cfg is NULL");
   if (dev == NULL)
     return FAIL_ARG("qkv_split_plan: dev is NULL (use gdn_device_info_query or gdn_device_info_hopper)");

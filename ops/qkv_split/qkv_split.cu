@@ -259,6 +259,7 @@ gdn_status make_call(const gdn_qkv_split_args *args, const gdn_qkv_split_config 
 
 extern "C" gdn_status gdn_qkv_split_launch(const gdn_qkv_split_args *args, const gdn_qkv_split_config *cfg,
                                            cudaStream_t stream) {
+  gdn_clear_last_error();
   gdn_qkv_split_desc desc;
   gdn_kernel_call call;
   GDN_TRY(make_call(args, cfg, "qkv_split_launch", &desc, &call));
@@ -268,6 +269,7 @@ extern "C" gdn_status gdn_qkv_split_launch(const gdn_qkv_split_args *args, const
 extern "C" gdn_status gdn_qkv_split_add_node(const gdn_qkv_split_args *args, const gdn_qkv_split_config *cfg,
                                              cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                              cudaGraphNode_t *node) {
+  gdn_clear_last_error();
   gdn_qkv_split_desc desc;
   gdn_kernel_call call;
   GDN_TRY(make_call(args, cfg, "qkv_split_add_node", &desc, &call));
@@ -276,6 +278,7 @@ extern "C" gdn_status gdn_qkv_split_add_node(const gdn_qkv_split_args *args, con
 
 extern "C" gdn_status gdn_qkv_split_update_node(const gdn_qkv_split_args *args, const gdn_qkv_split_config *cfg,
                                                 cudaGraphExec_t exec, cudaGraphNode_t node) {
+  gdn_clear_last_error();
   if (exec == NULL || node == NULL)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "qkv_split_update_node: exec and node must not be NULL");
   gdn_qkv_split_desc desc;

@@ -277,7 +277,23 @@ static void test_cp_policy(void) {
   CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == -1, "512 tokens cannot be cut");
 }
 
+/* The last-error message belongs to the last status-returning call: a success clears it. */
+static void test_last_error(void) {
+  gdn_prefill_io io = io_ok(GDN_GATE_RAW);
+  io.o.strides[0] = 0;
+  CHECK(validate(&io, GDN_GATE_RAW) != GDN_SUCCESS && gdn_get_last_error()[0] != '\0', "a failure leaves a message");
+  io = io_ok(GDN_GATE_RAW);
+  CHECK(validate(&io, GDN_GATE_RAW) == GDN_SUCCESS, "baseline validates");
+  CHECK(gdn_get_last_error()[0] == '\0', "after a success the message is \"%s\", expected empty", gdn_get_last_error());
+  /* a value-returning accessor that succeeds does not touch it; one that fails records why */
+  CHECK(gdn_prefill_num_buckets(NULL) == 0 && strstr(gdn_get_last_error(), "NULL") != NULL, "accessor failure: %s",
+        gdn_get_last_error());
+  gdn_clear_last_error();
+  CHECK(gdn_get_last_error()[0] == '\0', "gdn_clear_last_error");
+}
+
 int main(void) {
+  test_last_error();
   test_cp_policy();
   test_null_plan();
   test_capacities();
