@@ -34,13 +34,17 @@ void *gdn_dmalloc(size_t bytes) {
 }
 
 void *gdn_upload(gdn_dtype dtype, const double *x, size_t n) {
+  void *dev = gdn_dmalloc(n * gdn_dtype_size(dtype));
+  gdn_upload_into(dtype, dev, x, n);
+  return dev;
+}
+
+void gdn_upload_into(gdn_dtype dtype, void *dev, const double *x, size_t n) {
   size_t bytes = n * gdn_dtype_size(dtype);
-  void *host = gdn_xmalloc(bytes);
+  void *host = gdn_xmalloc(bytes ? bytes : 1);
   gdn_pack(dtype, x, n, host);
-  void *dev = gdn_dmalloc(bytes);
   CUDA_OK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
   free(host);
-  return dev;
 }
 
 void gdn_download(gdn_dtype dtype, const void *dev, size_t n, double *x) {

@@ -22,6 +22,8 @@ void gdn_cuda_ok(cudaError_t e, const char *what, const char *file, int line);
 void *gdn_dmalloc(size_t bytes);                 /* cudaMalloc or exit */
 /* Device buffer holding x packed as dtype. */
 void *gdn_upload(gdn_dtype dtype, const double *x, size_t n);
+/* Packs x as dtype into the existing device buffer `dev` (n elements). */
+void gdn_upload_into(gdn_dtype dtype, void *dev, const double *x, size_t n);
 /* Copies n elements of dtype from device and widens them to double. */
 void gdn_download(gdn_dtype dtype, const void *dev, size_t n, double *x);
 /* Raw bytes of a device buffer in a new host allocation (free it). */

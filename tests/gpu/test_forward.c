@@ -55,14 +55,6 @@ typedef struct fwd_data {
   gdn_dtype beta_dt;
 } fwd_data;
 
-static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
-  size_t bytes = n * gdn_dtype_size(dt);
-  void *h = gdn_xmalloc(bytes ? bytes : 1);
-  gdn_pack(dt, x, n, h);
-  CUDA_OK(cudaMemcpy(dev, h, bytes, cudaMemcpyHostToDevice));
-  free(h);
-}
-
 static void data_alloc(fwd_data *d, const shape_case *c, int T) {
   memset(d, 0, sizeof *d);
   d->c = *c;
@@ -122,15 +114,15 @@ static void data_fill(fwd_data *d, gdn_rng *r, double A_log_value) {
   gdn_ref_gating(d->T, c->Hv, d->a, d->b, d->A_log, d->dt_bias, d->g, d->beta);
   gdn_round_to(GDN_DTYPE_F32, d->g, d->nh);
   gdn_round_to(d->beta_dt, d->beta, d->nh);
-  put(c->dt, d->dq, d->q, d->nqk);
-  put(c->dt, d->dk, d->k, d->nqk);
-  put(c->dt, d->dv, d->v, d->nv);
-  put(GDN_DTYPE_BF16, d->da, d->a, d->nh);
-  put(GDN_DTYPE_BF16, d->db, d->b, d->nh);
-  put(GDN_DTYPE_F32, d->dA_log, d->A_log, (size_t)c->Hv);
-  put(GDN_DTYPE_F32, d->ddt, d->dt_bias, (size_t)c->Hv);
-  put(GDN_DTYPE_F32, d->dg, d->g, d->nh);
-  put(d->beta_dt, d->dbeta, d->beta, d->nh);
+  gdn_upload_into(c->dt, d->dq, d->q, d->nqk);
+  gdn_upload_into(c->dt, d->dk, d->k, d->nqk);
+  gdn_upload_into(c->dt, d->dv, d->v, d->nv);
+  gdn_upload_into(GDN_DTYPE_BF16, d->da, d->a, d->nh);
+  gdn_upload_into(GDN_DTYPE_BF16, d->db, d->b, d->nh);
+  gdn_upload_into(GDN_DTYPE_F32, d->dA_log, d->A_log, (size_t)c->Hv);
+  gdn_upload_into(GDN_DTYPE_F32, d->ddt, d->dt_bias, (size_t)c->Hv);
+  gdn_upload_into(GDN_DTYPE_F32, d->dg, d->g, d->nh);
+  gdn_upload_into(d->beta_dt, d->dbeta, d->beta, d->nh);
 }
 
 static gdn_prefill_shape shape_of(const shape_case *c) {
@@ -243,7 +235,7 @@ static void state_put(const state_buf *s, const shape_case *c, const double *x) 
     for (int v = 0; v < c->V; ++v)
       for (int k = 0; k < c->K; ++k)
         tmp[rh * VK + (s->fla ? (size_t)k * c->V + v : (size_t)v * c->K + k)] = x[rh * VK + (size_t)v * c->K + k];
-  put(s->dt, s->dev, tmp, s->elems);
+  gdn_upload_into(s->dt, s->dev, tmp, s->elems);
   free(tmp);
 }
 static void state_get(const state_buf *s, const shape_case *c, double *x) {
@@ -641,7 +633,7 @@ static void scenario_gate_overflow(gdn_rng *r, cudaStream_t st) {
     data_fill(&d, r, pre ? 0 : 88.5);
     if (pre) { /* a reset every 37th token of head 1, the rest as drawn */
       for (int t = 0; t < T; t += 37) d.g[(size_t)t * c.Hv + 1] = -INFINITY;
-      put(GDN_DTYPE_F32, d.dg, d.g, d.nh);
+      gdn_upload_into(GDN_DTYPE_F32, d.dg, d.g, d.nh);
     }
     state_buf sout = state_new(GDN_DTYPE_F32, 3, &c, 0);
     double *ref_out = gdn_dalloc(sout.elems), *o_ref = gdn_dalloc(d.nv), *o = gdn_dalloc(d.nv);

@@ -103,14 +103,6 @@ static int64_t in_rows(const gdn_ref_layer_shape *s) { return conv_channels(s) +
 static size_t state_elems(const gdn_ref_layer_shape *s) { return (size_t)NUM_SLOTS * s->Hv * s->V * s->K; }
 static size_t conv_elems(const gdn_ref_layer_shape *s) { return (size_t)NUM_SLOTS * (s->W - 1) * (size_t)conv_channels(s); }
 
-static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
-  size_t bytes = n * gdn_dtype_size(dt);
-  void *h = gdn_xmalloc(bytes ? bytes : 1);
-  gdn_pack(dt, x, n, h);
-  CUDA_OK(cudaMemcpy(dev, h, bytes, cudaMemcpyHostToDevice));
-  free(h);
-}
-
 static double *dup(const double *x, size_t n) {
   double *d = gdn_dalloc(n);
   memcpy(d, x, n * sizeof(double));
@@ -262,8 +254,8 @@ static void dev_layer_free(dev_layer *d) {
 }
 
 static void set_pools(dev_layer *d, const double *state, const double *conv) {
-  put(GDN_DTYPE_F32, d->state, state, d->n_state);
-  put(d->c->dt, d->conv, conv, d->n_conv);
+  gdn_upload_into(GDN_DTYPE_F32, d->state, state, d->n_state);
+  gdn_upload_into(d->c->dt, d->conv, conv, d->n_conv);
 }
 
 static void backup_pools(dev_layer *d, int restore) {
@@ -286,7 +278,7 @@ static double *fill_x(const dev_layer *d, gdn_rng *r, int T, int nan_tail) {
   gdn_round_to(d->c->dt, x, n);
   if (nan_tail)
     for (size_t i = (size_t)T * H; i < n; ++i) x[i] = NAN;
-  put(d->c->dt, d->x, x, n);
+  gdn_upload_into(d->c->dt, d->x, x, n);
   return x;
 }
 

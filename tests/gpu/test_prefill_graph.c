@@ -107,14 +107,6 @@ typedef struct ctx {
 /* ---------------------------------------------------------------- helpers */
 
 
-static void put(gdn_dtype dt, void *dev, const double *x, size_t n) {
-  size_t bytes = n * gdn_dtype_size(dt);
-  void *h = gdn_xmalloc(bytes);
-  gdn_pack(dt, x, n, h);
-  CUDA_OK(cudaMemcpy(dev, h, bytes, cudaMemcpyHostToDevice));
-  free(h);
-}
-
 static void random_batch(ctx *x, batch *b) {
   gdn_rng *r = x->rng;
   gdn_prefill_bucket cap = gdn_prefill_bucket_at(x->plan, gdn_test_rand_int(r, gdn_prefill_num_buckets(x->plan)));
@@ -151,11 +143,11 @@ static void fill_inputs(ctx *x) {
   gdn_round_to(c->dt, x->hv, x->nv);
   gdn_round_to(GDN_DTYPE_BF16, x->ha, x->nab);
   gdn_round_to(GDN_DTYPE_BF16, x->hb, x->nab);
-  put(c->dt, x->q, x->hq, x->nqk);
-  put(c->dt, x->k, x->hk, x->nqk);
-  put(c->dt, x->v, x->hv, x->nv);
-  put(GDN_DTYPE_BF16, x->a, x->ha, x->nab);
-  put(GDN_DTYPE_BF16, x->b, x->hb, x->nab);
+  gdn_upload_into(c->dt, x->q, x->hq, x->nqk);
+  gdn_upload_into(c->dt, x->k, x->hk, x->nqk);
+  gdn_upload_into(c->dt, x->v, x->hv, x->nv);
+  gdn_upload_into(GDN_DTYPE_BF16, x->a, x->ha, x->nab);
+  gdn_upload_into(GDN_DTYPE_BF16, x->b, x->hb, x->nab);
   if (c->use_gk) {
     /* per-key log gate, FLA-style logsigmoid(x) / 16 (mean ~ -0.05 per token) */
     for (size_t i = 0; i < x->ngk; ++i) {
@@ -163,7 +155,7 @@ static void fill_inputs(ctx *x) {
       x->hgk[i] = (z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z))) / 16.0;
     }
     gdn_round_to(GDN_DTYPE_F32, x->hgk, x->ngk);
-    put(GDN_DTYPE_F32, x->gk, x->hgk, x->ngk);
+    gdn_upload_into(GDN_DTYPE_F32, x->gk, x->hgk, x->ngk);
   }
 }
 
@@ -688,15 +680,15 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
   }
   gdn_round_to(GDN_DTYPE_F32, x.hA_log, (size_t)c->Hv);
   gdn_round_to(GDN_DTYPE_F32, x.hdt, (size_t)c->Hv);
-  put(GDN_DTYPE_F32, x.A_log, x.hA_log, (size_t)c->Hv);
-  put(GDN_DTYPE_F32, x.dt_bias, x.hdt, (size_t)c->Hv);
+  gdn_upload_into(GDN_DTYPE_F32, x.A_log, x.hA_log, (size_t)c->Hv);
+  gdn_upload_into(GDN_DTYPE_F32, x.dt_bias, x.hdt, (size_t)c->Hv);
 
   /* random initial pool (padding too: it must survive untouched) */
   {
     double *pool = gdn_dalloc(x.pool_elems);
     gdn_fill_normal(rng, pool, x.pool_elems, 0.05);
     gdn_round_to(GDN_DTYPE_F32, pool, x.pool_elems);
-    put(GDN_DTYPE_F32, x.state, pool, x.pool_elems);
+    gdn_upload_into(GDN_DTYPE_F32, x.state, pool, x.pool_elems);
     for (int s = 0; s < NUM_SLOTS; ++s)
       memcpy(x.ref_state + (size_t)s * x.HVK, pool + (size_t)s * (size_t)x.st0, x.HVK * sizeof(double));
     free(pool);
