@@ -22,18 +22,6 @@ gdn_status gdn_fwd_check_shape(const gdn_prefill_shape *s) {
   return GDN_SUCCESS;
 }
 
-typedef struct namer {
-  const char *prefix;
-  char buf[16][64];
-  int n;
-} namer;
-
-static const char *nm(namer *x, const char *field) {
-  char *b = x->buf[x->n++ % 16];
-  snprintf(b, sizeof x->buf[0], "%s.%s", x->prefix, field);
-  return b;
-}
-
 /* A [T, heads, dim] token tensor of the shape's dtype: T >= rows, rows 16-byte aligned. */
 static gdn_status check_tokens(const gdn_tensor *t, const char *name, int64_t rows, int64_t heads, const char *heads_of,
                                int64_t dim, const char *dim_of, gdn_dtype dtype) {
@@ -68,42 +56,48 @@ static gdn_status check_state(const gdn_tensor *t, const char *name, const gdn_p
   return gdn_check_tensor(t, name, 4, sz, GDN_FLOAT_TYPES);
 }
 
+/* The caller's fields, as messages name them ("<prefix>.<field>"). */
+enum { F_Q, F_K, F_V, F_O, F_A, F_B, F_ALOG, F_DTB, F_G, F_BETA, F_GK, F_SI, F_SO, F_CK, F_COUNT };
+static const char *const kFields[F_COUNT] = {"q", "k",  "v",  "o",        "a",         "b",          "A_log",
+                                             "dt_bias", "g", "beta", "gk", "state_in", "state_out", "checkpoints"};
+
 gdn_status gdn_fwd_check_tensors(const gdn_prefill_shape *s, const gdn_fwd_tensors *t, int64_t rows, const char *prefix) {
-  namer x;
-  memset(&x, 0, sizeof x);
-  x.prefix = prefix;
-  const char *q = nm(&x, "q"), *k = nm(&x, "k"), *v = nm(&x, "v"), *o = nm(&x, "o");
-  GDN_TRY(check_tokens(&t->q, q, rows, s->Hk, "shape.Hk", s->K, "shape.K", s->dtype));
-  GDN_TRY(check_tokens(&t->k, k, rows, s->Hk, "shape.Hk", s->K, "shape.K", s->dtype));
-  GDN_TRY(check_tokens(&t->v, v, rows, s->Hv, "shape.Hv", s->V, "shape.V", s->dtype));
-  GDN_TRY(check_tokens(&t->o, o, rows, s->Hv, "shape.Hv", s->V, "shape.V", s->dtype));
+  char names[F_COUNT][64];
+  const char *n[F_COUNT];
+  for (int i = 0; i < F_COUNT; ++i) {
+    snprintf(names[i], sizeof names[i], "%s.%s", prefix, kFields[i]);
+    n[i] = names[i];
+  }
+  GDN_TRY(check_tokens(&t->q, n[F_Q], rows, s->Hk, "shape.Hk", s->K, "shape.K", s->dtype));
+  GDN_TRY(check_tokens(&t->k, n[F_K], rows, s->Hk, "shape.Hk", s->K, "shape.K", s->dtype));
+  GDN_TRY(check_tokens(&t->v, n[F_V], rows, s->Hv, "shape.Hv", s->V, "shape.V", s->dtype));
+  GDN_TRY(check_tokens(&t->o, n[F_O], rows, s->Hv, "shape.Hv", s->V, "shape.V", s->dtype));
   if (s->gate == GDN_GATE_PRECOMPUTED) {
-    if (s->use_g) GDN_TRY(check_head_rows(&t->g, nm(&x, "g"), rows, s->Hv, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
-    GDN_TRY(check_head_rows(&t->beta, nm(&x, "beta"), rows, s->Hv, GDN_FLOAT_TYPES));
+    if (s->use_g) GDN_TRY(check_head_rows(&t->g, n[F_G], rows, s->Hv, GDN_DTYPE_MASK(GDN_DTYPE_F32)));
+    GDN_TRY(check_head_rows(&t->beta, n[F_BETA], rows, s->Hv, GDN_FLOAT_TYPES));
   } else {
     if (s->use_g) {
-      GDN_TRY(check_head_rows(&t->a, nm(&x, "a"), rows, s->Hv, GDN_FLOAT_TYPES));
+      GDN_TRY(check_head_rows(&t->a, n[F_A], rows, s->Hv, GDN_FLOAT_TYPES));
       int64_t s1[1] = {s->Hv};
-      const char *al = nm(&x, "A_log"), *db = nm(&x, "dt_bias");
-      if (!gdn_tensor_present(&t->A_log)) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required by shape.use_g", al);
-      if (!gdn_tensor_present(&t->dt_bias)) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required by shape.use_g", db);
-      GDN_TRY(gdn_check_tensor(&t->A_log, al, 1, s1, GDN_FLOAT_TYPES));
-      GDN_TRY(gdn_check_tensor(&t->dt_bias, db, 1, s1, GDN_FLOAT_TYPES));
+      if (!gdn_tensor_present(&t->A_log))
+        return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required by shape.use_g", n[F_ALOG]);
+      if (!gdn_tensor_present(&t->dt_bias))
+        return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required by shape.use_g", n[F_DTB]);
+      GDN_TRY(gdn_check_tensor(&t->A_log, n[F_ALOG], 1, s1, GDN_FLOAT_TYPES));
+      GDN_TRY(gdn_check_tensor(&t->dt_bias, n[F_DTB], 1, s1, GDN_FLOAT_TYPES));
     }
-    GDN_TRY(check_head_rows(&t->b, nm(&x, "b"), rows, s->Hv, GDN_FLOAT_TYPES));
+    GDN_TRY(check_head_rows(&t->b, n[F_B], rows, s->Hv, GDN_FLOAT_TYPES));
   }
   if (s->use_gk) {
-    const char *gk = nm(&x, "gk");
-    if (!gdn_tensor_present(&t->gk)) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required by shape.use_gk", gk);
+    if (!gdn_tensor_present(&t->gk)) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required by shape.use_gk", n[F_GK]);
     int64_t sz[3] = {-1, s->Hv, s->K};
-    GDN_TRY(gdn_check_tensor(&t->gk, gk, 3, sz, GDN_FLOAT_TYPES));
-    GDN_TRY(gdn_check_rows(&t->gk, gk, rows, "token"));
-    GDN_TRY(gdn_check_inner_contiguous(&t->gk, gk));
+    GDN_TRY(gdn_check_tensor(&t->gk, n[F_GK], 3, sz, GDN_FLOAT_TYPES));
+    GDN_TRY(gdn_check_rows(&t->gk, n[F_GK], rows, "token"));
+    GDN_TRY(gdn_check_inner_contiguous(&t->gk, n[F_GK]));
   }
-  const char *si = nm(&x, "state_in"), *so = nm(&x, "state_out"), *ck = nm(&x, "checkpoints");
-  GDN_TRY(check_state(&t->state_in, si, s));
-  GDN_TRY(check_state(&t->state_out, so, s));
-  GDN_TRY(check_state(&t->checkpoints, ck, s));
+  GDN_TRY(check_state(&t->state_in, n[F_SI], s));
+  GDN_TRY(check_state(&t->state_out, n[F_SO], s));
+  GDN_TRY(check_state(&t->checkpoints, n[F_CK], s));
   if (gdn_tensor_present(&t->checkpoints) && (t->checkpoint_every <= 0 || t->checkpoint_every % 64 != 0))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s.checkpoint_every = %d is not a positive multiple of 64", prefix,
                     t->checkpoint_every);
@@ -112,15 +106,11 @@ gdn_status gdn_fwd_check_tensors(const gdn_prefill_shape *s, const gdn_fwd_tenso
    * A pool updated in place is one output (state_in = state_out). */
   const int in_place = gdn_tensor_present(&t->state_in) && gdn_fwd_same_view(&t->state_in, &t->state_out);
   const gdn_tensor *outs[3] = {&t->o, gdn_tensor_present(&t->state_out) ? &t->state_out : NULL, &t->checkpoints};
-  const char *out_names[3] = {o, in_place ? si : so, ck};
+  const char *out_names[3] = {n[F_O], in_place ? n[F_SI] : n[F_SO], n[F_CK]};
   const gdn_tensor *ins[11] = {&t->q, &t->k, &t->v, &t->a, &t->b, &t->A_log, &t->dt_bias, &t->g, &t->beta, &t->gk,
                                in_place ? NULL : &t->state_in};
-  const char *in_names[11] = {q, k, v, "a", "b", "A_log", "dt_bias", "g", "beta", "gk", si};
-  char full[10][64];
-  for (int i = 3; i < 10; ++i) {
-    snprintf(full[i], sizeof full[i], "%s.%s", prefix, in_names[i]);
-    in_names[i] = full[i];
-  }
+  const char *in_names[11] = {n[F_Q], n[F_K], n[F_V], n[F_A], n[F_B], n[F_ALOG], n[F_DTB], n[F_G], n[F_BETA],
+                              n[F_GK], n[F_SI]};
   return gdn_check_outputs(outs, out_names, 3, ins, in_names, 11);
 }
 
