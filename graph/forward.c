@@ -19,12 +19,8 @@ struct gdn_forward_plan {
   gdn_batch_error_record *err;
 };
 
-typedef struct plan_ctx {
-  gdn_forward_plan *p;
-} plan_ctx;
-
 static gdn_status plan_on_device(void *ctx, const gdn_device_info *dev) {
-  gdn_forward_plan *p = ((plan_ctx *)ctx)->p;
+  gdn_forward_plan *p = (gdn_forward_plan *)ctx;
   p->dev = *dev;
   /* the checkpoint table is always reserved: the workspace size must not depend on the call */
   GDN_TRY(gdn_fwd_policy_for(&p->shape, p->cap, dev, 1, &p->policy));
@@ -39,17 +35,17 @@ gdn_status gdn_forward_plan_create(gdn_forward_plan **out, const gdn_prefill_sha
   if (out == NULL || shape == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "forward plan: plan and shape must not be NULL");
   *out = NULL;
   GDN_TRY(gdn_fwd_check_shape(shape));
-  if (cap.max_tokens <= 0 || cap.max_seqs <= 0 || cap.max_tokens > (1 << 30) || cap.max_seqs > (1 << 24))
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "capacity = {%d tokens, %d seqs}: both must be in 1..2^30 / 1..2^24",
-                    cap.max_tokens, cap.max_seqs);
+  if (cap.max_tokens <= 0 || cap.max_seqs <= 0 || cap.max_tokens > GDN_BATCH_MAX_TOKENS ||
+      cap.max_seqs > GDN_BATCH_MAX_SEQS)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "capacity = {%d tokens, %d seqs}: both must be in 1..%d / 1..%d",
+                    cap.max_tokens, cap.max_seqs, GDN_BATCH_MAX_TOKENS, GDN_BATCH_MAX_SEQS);
   gdn_forward_plan *p = (gdn_forward_plan *)calloc(1, sizeof *p);
   if (p == NULL) return gdn_fail(GDN_ERROR_OUT_OF_MEMORY, "forward plan: host allocation failed");
   p->device = device;
   p->shape = *shape;
   if (p->shape.scale <= 0.f) p->shape.scale = 1.f / sqrtf((float)shape->K);
   p->cap = cap;
-  plan_ctx ctx = {p};
-  gdn_status st = gdn_with_device(device, plan_on_device, &ctx);
+  gdn_status st = gdn_with_device(device, plan_on_device, p);
   if (st != GDN_SUCCESS) {
     gdn_saved_error err;
     gdn_save_error(&err);

@@ -92,9 +92,6 @@ int gdn_prefill_descriptor_seqs(const gdn_prefill_plan *p) {
   return p != NULL ? p->desc_seqs : no_plan("gdn_prefill_descriptor_seqs");
 }
 
-/* Capacities the int32 descriptor and tables hold (gdn_batch_setup's limits). */
-#define GDN_PREFILL_MAX_SEQS (1 << 24)
-#define GDN_PREFILL_MAX_TOKENS (1 << 30)
 
 static gdn_status check_buckets(const gdn_prefill_bucket *buckets, int nb) {
   if (nb < 1 || nb > GDN_MAX_BUCKETS)
@@ -103,9 +100,9 @@ static gdn_status check_buckets(const gdn_prefill_bucket *buckets, int nb) {
     if (buckets[i].max_tokens <= 0 || buckets[i].max_seqs <= 0)
       return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "buckets[%d] = {%d tokens, %d seqs}: both must be > 0", i,
                       buckets[i].max_tokens, buckets[i].max_seqs);
-    if (buckets[i].max_tokens > GDN_PREFILL_MAX_TOKENS || buckets[i].max_seqs > GDN_PREFILL_MAX_SEQS)
+    if (buckets[i].max_tokens > GDN_BATCH_MAX_TOKENS || buckets[i].max_seqs > GDN_BATCH_MAX_SEQS)
       return gdn_fail(GDN_ERROR_UNSUPPORTED, "buckets[%d] = {%d tokens, %d seqs}: the limits are %d tokens, %d seqs", i,
-                      buckets[i].max_tokens, buckets[i].max_seqs, GDN_PREFILL_MAX_TOKENS, GDN_PREFILL_MAX_SEQS);
+                      buckets[i].max_tokens, buckets[i].max_seqs, GDN_BATCH_MAX_TOKENS, GDN_BATCH_MAX_SEQS);
   }
   return GDN_SUCCESS;
 }

@@ -19,6 +19,10 @@ extern "C" {
 #endif
 
 #define GDN_CHUNK 64      /* BT: chunk length of the chunked form */
+/* Capacities the int32 offsets and tables hold: 2^24 sequences (the device error record
+ * packs the failing index into 24 bits) and tokens such that every chunk bound stays in int32. */
+#define GDN_BATCH_MAX_SEQS (1 << 24)
+#define GDN_BATCH_MAX_TOKENS (INT32_MAX - 64 * GDN_BATCH_MAX_SEQS)
 #define GDN_PAD_SLOT (-1) /* slot index meaning: zero initial state, final state not written */
 
 /* Device-resident header written by gdn_batch_setup. */

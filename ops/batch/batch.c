@@ -37,10 +37,6 @@ int gdn_batch_setup_context_parallel(gdn_batch_setup_args *a, int Hv, const gdn_
 
 int32_t gdn_batch_max_segments(const gdn_batch_setup_args *a) { return a ? gdn_batch_layout_segments(a) : 0; }
 
-/* Capacities the int32 tables can hold: offsets below 2^31 and 2^24 sequences (the
- * device error record packs the failing index into 24 bits). */
-#define GDN_BATCH_MAX_SEQS (1 << 24)
-#define GDN_BATCH_MAX_TOKENS (INT32_MAX - 64 * GDN_BATCH_MAX_SEQS)
 
 gdn_status gdn_batch_setup_validate(const gdn_batch_setup_args *a) {
   gdn_clear_last_error();
