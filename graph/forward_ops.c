@@ -29,8 +29,7 @@ gdn_fwd_layout gdn_fwd_layout_of(const gdn_prefill_shape *s, gdn_prefill_bucket 
   const size_t es = gdn_dtype_size(s->dtype);
   gdn_batch_setup_args sa = setup_shape(s, cap, pol);
   l.batch_bytes = gdn_batch_workspace_bytes_for(&sa);
-  const int32_t max_segments = gdn_batch_max_segments(&sa);
-  l.cp_bytes = (size_t)max_segments * Hv * (V + K) * K * 4u;
+  l.cp_bytes = gdn_scan_cp_bytes(gdn_batch_max_segments(&sa), s->Hv, s->V, s->K);
   size_t off = 0;
 #define GDN_REGION(field, bytes) \
   do {                           \
@@ -59,7 +58,7 @@ gdn_fwd_layout gdn_fwd_layout_of(const gdn_prefill_shape *s, gdn_prefill_bucket 
 static void fake_tensors(const gdn_prefill_shape *s, int64_t T, int checkpoints, gdn_fwd_tensors *t) {
   uintptr_t base = (uintptr_t)1 << 48; /* 2^44 apart: more than any tensor of a 2^30-token capacity */
   const uintptr_t step = (uintptr_t)1 << 44;
-#define GDN_FAKE(p) ((void *)(base += step))
+#define GDN_FAKE() ((void *)(base += step))
   memset(t, 0, sizeof *t);
   t->q = gdn_tensor_3d(GDN_FAKE(), s->dtype, T, s->Hk, s->K);
   t->k = gdn_tensor_3d(GDN_FAKE(), s->dtype, T, s->Hk, s->K);

@@ -44,6 +44,11 @@ typedef struct gdn_scan_params {
   int stages;
 } gdn_scan_params;
 
+/* The context-parallel workspace: per segment and value head, V + K state rows of K floats. */
+static inline size_t gdn_scan_cp_bytes(int32_t max_segments, int Hv, int V, int K) {
+  return (size_t)(max_segments > 0 ? max_segments : 0) * (size_t)Hv * (size_t)(V + K) * (size_t)K * 4u;
+}
+
 /* o_mode: 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o with the WY form folded in
  * (the w slot holds the 64x64 Tu tile and the u slot the v block), 3 the folded form
  * without the output (the transition pass of context parallelism). */

@@ -321,7 +321,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
 
 size_t gdn_scan_cp_workspace_bytes(const gdn_batch *b, int Hv, int V, int K) {
   if (b == NULL || b->segments == NULL || Hv <= 0 || V <= 0 || K <= 0) return 0;
-  return (size_t)b->max_segments * (size_t)Hv * (size_t)(V + K) * (size_t)K * 4u;
+  return gdn_scan_cp_bytes(b->max_segments, Hv, V, K);
 }
 
 /* Whether every row of a 16-bit tensor starts on a 16-byte boundary (no error recorded). */
