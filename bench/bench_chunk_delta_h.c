@@ -216,9 +216,9 @@ int main(void) {
                             (double)na * 2 + 2.0 * (double)nr * 4 + state_rw;
     const double dh_gbps = dh_bytes / (dh_us * 1e3), so_gbps = so_bytes / (so_us * 1e3);
     char dcfg[32], scfg[32], fla[16], tgt[16], vs[16];
-    snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d%s", c.dh_cfg.column_split ? "col" : "row", c.dh_cfg.bv,
+    snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d%s", c.dh_cfg.column_split == 2 ? "wg" : c.dh_cfg.column_split ? "col" : "row", c.dh_cfg.bv,
              c.dh_cfg.num_warps, c.dh_cfg.num_stages, cp ? " cp" : "");
-    snprintf(scfg, sizeof scfg, "%s%d w%d s%d%s", c.so_cfg.column_split ? "col" : "row", c.so_cfg.bv,
+    snprintf(scfg, sizeof scfg, "%s%d w%d s%d%s", c.so_cfg.column_split == 2 ? "wg" : c.so_cfg.column_split ? "col" : "row", c.so_cfg.bv,
              c.so_cfg.num_warps, c.so_cfg.num_stages, cp ? " cp" : "");
     if (sc->fla_us > 0) {
       snprintf(fla, sizeof fla, "%.1f", sc->fla_us);

@@ -139,6 +139,13 @@ __device__ __forceinline__ void gdn_cp_async16(void *smem, const void *gmem, int
 __device__ __forceinline__ void gdn_cp_async4(void *smem, const void *gmem, int src_bytes) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(gdn_smem_addr(smem)), "l"(gmem), "r"(src_bytes));
 }
+/* Makes this thread's generic-proxy shared-memory writes (st.shared, cp.async) visible to
+ * the async proxy (wgmma, TMA); a barrier follows, then the async reads (sm_90+). */
+__device__ __forceinline__ void gdn_fence_proxy_async() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
 __device__ __forceinline__ void gdn_cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void gdn_cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 

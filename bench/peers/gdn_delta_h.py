@@ -45,7 +45,7 @@ class ChunkDeltaH:
 
     def config(self):
         c = self.cfg
-        return f"bv{c.bv} w{c.num_warps} s{c.num_stages}{' col' if c.column_split else ''}"
+        return f"bv{c.bv} w{c.num_warps} s{c.num_stages}{' wg' if c.column_split == 2 else ' col' if c.column_split else ''}"
 
     def __call__(self):
         check(_lib.fn.chunk_delta_h_launch(C.byref(self.args), C.byref(self.cfg),

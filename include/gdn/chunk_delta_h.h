@@ -45,7 +45,8 @@ typedef struct gdn_scan_config {
   int num_stages;  /* cp.async pipeline depth */
   size_t smem_bytes;
   int o_mode;      /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o in the folded WY form */
-  int column_split; /* 1: the column-split kernel (K <= 128), 0: the row-group kernel */
+  int column_split; /* 1: the column-split kernel (K <= 128), 2: its warpgroup (wgmma) form on compute
+                       capability 9.0 (K = 128, BV 64 / 128), 0: the row-group kernel */
   int cp_stages;   /* stages of the transition pass of a segmented batch (0: no segments) */
   size_t cp_smem_bytes;
 } gdn_scan_config;

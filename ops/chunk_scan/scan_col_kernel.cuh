@@ -35,9 +35,10 @@ __device__ __forceinline__ void gdn_col_store_pair(void *base, int64_t ld, uint3
 }
 
 /* Same as gdn_col_store_pair for a whole [8 NJ rows x 16] tile x[j][hf], through the
- * warp's staging tile (8 NJ rows, pitch 24): stmatrix.trans, then 16-byte stores of full
- * 32-byte row segments. Rows >= rows_valid are not stored. Ends warp-synchronized. */
-template <int NJ>
+ * warp's staging tile (8 NJ rows of 16 elements, pitch PITCH; 24 or any pitch of 8 mod 16
+ * elements keeps stmatrix free of bank conflicts): stmatrix.trans, then 16-byte stores of
+ * full 32-byte row segments. Rows >= rows_valid are not stored. Ends warp-synchronized. */
+template <int NJ, int PITCH = 24>
 __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], uint16_t *stage, void *base, int64_t ld,
                                                    int rows_valid) {
   static_assert(NJ % 2 == 0, "pairs of 8-row blocks");
@@ -45,14 +46,14 @@ __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], u
 #pragma unroll
   for (int j = 0; j < NJ; j += 2) {
     const uint32_t regs[4] = {x[j][0], x[j][1], x[j + 1][0], x[j + 1][1]};
-    gdn_stmatrix_x4_trans(stage + (8 * (j + (m >> 1)) + r) * 24 + 8 * (m & 1), regs);
+    gdn_stmatrix_x4_trans(stage + (8 * (j + (m >> 1)) + r) * PITCH + 8 * (m & 1), regs);
   }
   __syncwarp();
 #pragma unroll
   for (int k = 0; k < NJ / 2; ++k) {
     const int chunk = lane + 32 * k, row = chunk >> 1, half = chunk & 1;
     if (row < rows_valid)
-      *(uint4 *)((uint16_t *)base + (int64_t)row * ld + 8 * half) = *(const uint4 *)(stage + row * 24 + 8 * half);
+      *(uint4 *)((uint16_t *)base + (int64_t)row * ld + 8 * half) = *(const uint4 *)(stage + row * PITCH + 8 * half);
   }
   __syncwarp();
 }
@@ -61,10 +62,13 @@ __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], u
 template <int KT>
 __device__ __forceinline__ void gdn_col_state_store(const float (&s)[KT][4], const gdn_scan_work &w, int vcol0) {
   const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+  gdn_scan_dst_dispatch(w, [&](auto type) {
+    typedef typename decltype(type)::type T;
 #pragma unroll
-  for (int j = 0; j < KT; ++j)
+    for (int j = 0; j < KT; ++j)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) gdn_scan_state_put(w, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1), s[j][e]);
+      for (int e = 0; e < 4; ++e) gdn_scan_state_put<T>(w, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1), s[j][e]);
+  });
 }
 
 template <int K, int W, int IS_F16, int O_MODE, int FOLD>

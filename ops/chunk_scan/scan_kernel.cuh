@@ -25,21 +25,29 @@
 #include "core/mma.cuh"
 #include "ops/chunk_scan/scan_params.h"
 
-/* Stage layout; FOLD: the w slot holds the 64x64 Tu tile (see scan_col_kernel.cuh). */
-template <int K, int BV, int O_MODE, int FOLD = 0>
+/* A compile-time int as a value (for generic lambdas). */
+template <int N> struct gdn_int_c { static constexpr int value = N; };
+
+/* Stage layout; FOLD: the w slot holds the 64x64 Tu tile (see scan_col_kernel.cuh).
+ * SW (the warpgroup kernel, scan_wg_kernel.cuh): the k, w / Tu, q and aqk tiles are the
+ * tensor cores' 128-byte-swizzled slabs (core/wgmma.cuh), unpadded and 1024-byte aligned;
+ * the u block, read only by ldmatrix, keeps its padded rows. */
+template <int K, int BV, int O_MODE, int FOLD = 0, int SW = 0>
 struct gdn_scan_smem {
   static constexpr int KP = K + 8, BVP = BV + 8, AP = 72;
-  static constexpr size_t tile_k = (size_t)64 * KP * 2;
+  static constexpr size_t tile_k = SW ? (size_t)64 * K * 2 : (size_t)64 * KP * 2;
+  static constexpr size_t tile_64 = SW ? (size_t)64 * 64 * 2 : (size_t)64 * AP * 2;
   static constexpr size_t off_k = 0;
   static constexpr size_t off_w = tile_k;
-  static constexpr size_t off_q = off_w + (FOLD ? (size_t)64 * AP * 2 : tile_k);
-  static constexpr size_t off_u = off_q + (O_MODE ? tile_k : 0);
-  static constexpr size_t off_a = off_u + (size_t)64 * BVP * 2;
-  static constexpr size_t off_g = off_a + (O_MODE ? (size_t)64 * AP * 2 : 0);
+  static constexpr size_t off_q = off_w + (FOLD ? tile_64 : tile_k);
+  static constexpr size_t off_a = off_q + (O_MODE ? tile_k : 0);
+  static constexpr size_t off_u = off_a + (O_MODE ? tile_64 : 0);
+  static constexpr size_t off_g = off_u + (size_t)64 * BVP * 2;
   static constexpr size_t off_qf = off_g + 64 * 4;
   static constexpr size_t off_kf = off_qf + 64 * 4;
   static constexpr size_t off_gkl = off_kf + 64 * 4;
-  static constexpr size_t stage = off_gkl + (size_t)K * 4;
+  static constexpr size_t stage_raw = off_gkl + (size_t)K * 4;
+  static constexpr size_t stage = SW ? (stage_raw + 1023) / 1024 * 1024 : stage_raw;
 };
 
 /* cp.async of the 64 x COLS tile at rows t0.. of `base` (row stride `rs`) into a
@@ -63,6 +71,26 @@ __device__ __forceinline__ void gdn_scan_load_tile(elem *dst, int pitch, const e
   }
 }
 
+/* The same into the 128-byte-swizzled slabs of the warpgroup kernel: 16-byte chunk c of
+ * row r goes to slab c / 8, chunk (c % 8) ^ (r % 8); rows a pass apart share r % 8. */
+template <int COLS, int NT, typename elem>
+__device__ __forceinline__ void gdn_scan_load_tile_sw(unsigned char *dst, const elem *base, int64_t rs, int t0, int L) {
+  constexpr int VPR = COLS / 8;
+  constexpr int RPP = NT / VPR;
+  static_assert(NT % VPR == 0 && 64 % RPP == 0 && RPP % 8 == 0, "tile shape");
+  const int r0 = threadIdx.x / VPR, c = threadIdx.x % VPR;
+  const elem *src = base + (int64_t)(t0 + r0) * rs + c * 8;
+  const int64_t step = (int64_t)RPP * rs;
+  dst += (c >> 3) * (64 * 128) + r0 * 128 + (((c & 7) ^ (r0 & 7)) << 4);
+#pragma unroll
+  for (int k = 0; k < 64 / RPP; ++k) {
+    const bool ok = r0 + k * RPP < L;
+    gdn_cp_async16(dst, ok ? (const void *)src : (const void *)base, ok ? 16 : 0);
+    src += step;
+    dst += RPP * 128;
+  }
+}
+
 /* One float per row (strided), rows >= L zero-filled; threads [lo, lo + 64) do it. */
 __device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base, int64_t rs, int t0, int L, int lo) {
   const int r = (int)threadIdx.x - lo;
@@ -74,25 +102,28 @@ __device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base
 
 /* L_u: rows of the u / v block to load (0 for an identity block of the transition pass,
  * whose u is zero). */
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
 __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, unsigned char *st, int head, int vb,
                                                     int t0, int L, int L_u) {
-  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
-  gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_k), SM::KP,
-                            (const elem *)p.k + (int64_t)(head / p.group_k) * p.k_sh, p.k_st, t0, L);
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
+  /* a 16-bit 64 x COLS tile into its slot, padded or swizzled */
+  auto tile = [&](auto cols, size_t off, int pitch, const void *src, int64_t rs) {
+    constexpr int COLS = decltype(cols)::value;
+    if constexpr (SW)
+      gdn_scan_load_tile_sw<COLS, NT>(st + off, (const elem *)src, rs, t0, L);
+    else
+      gdn_scan_load_tile<COLS, NT>((elem *)(st + off), pitch, (const elem *)src, rs, t0, L);
+  };
+  tile(gdn_int_c<K>(), SM::off_k, SM::KP, (const elem *)p.k + (int64_t)(head / p.group_k) * p.k_sh, p.k_st);
   if (FOLD)
-    gdn_scan_load_tile<64, NT>((elem *)(st + SM::off_w), SM::AP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st,
-                               t0, L);
+    tile(gdn_int_c<64>(), SM::off_w, SM::AP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
   else
-    gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_w), SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st,
-                              t0, L);
+    tile(gdn_int_c<K>(), SM::off_w, SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
   gdn_scan_load_tile<BV, NT>((elem *)(st + SM::off_u), SM::BVP,
                              (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)(L_u ? vb : 0) * BV, p.u_st, t0, L_u);
   if (O_MODE) {
-    gdn_scan_load_tile<K, NT>((elem *)(st + SM::off_q), SM::KP,
-                              (const elem *)p.q + (int64_t)(head / p.group_q) * p.q_sh, p.q_st, t0, L);
-    gdn_scan_load_tile<64, NT>((elem *)(st + SM::off_a), SM::AP, (const elem *)p.aqk + (int64_t)head * p.aqk_sh,
-                               p.aqk_st, t0, L);
+    tile(gdn_int_c<K>(), SM::off_q, SM::KP, (const elem *)p.q + (int64_t)(head / p.group_q) * p.q_sh, p.q_st);
+    tile(gdn_int_c<64>(), SM::off_a, SM::AP, (const elem *)p.aqk + (int64_t)head * p.aqk_sh, p.aqk_st);
   }
   if (p.g) gdn_scan_load_rows((float *)(st + SM::off_g), p.g + (int64_t)head * p.g_sh, p.g_st, t0, L, 0);
   if (p.kf) gdn_scan_load_rows((float *)(st + SM::off_kf), p.kf + (int64_t)head * p.kf_sh, p.kf_st, t0, L, NT >= 128 ? 64 : 0);
@@ -200,20 +231,28 @@ __device__ __forceinline__ float gdn_scan_state_elem(const gdn_scan_work &w, int
   if (KIND == GDN_STATE_F16) return __half2float(((const __half *)w.src)[i]);
   return ((const float *)w.src)[i];
 }
-/* Runs body(gdn_state_kind_c<KIND>()) for the work's source kind: one branch. */
-template <int KIND> struct gdn_state_kind_c { static constexpr int value = KIND; };
+/* Runs body(gdn_int_c<KIND>()) for the work's source kind: one branch. */
 template <typename F>
 __device__ __forceinline__ void gdn_scan_state_dispatch(const gdn_scan_work &w, F &&body) {
   switch (gdn_scan_state_kind(w)) {
-    case GDN_STATE_IDENTITY: body(gdn_state_kind_c<GDN_STATE_IDENTITY>()); break;
-    case GDN_STATE_ZERO: body(gdn_state_kind_c<GDN_STATE_ZERO>()); break;
-    case GDN_STATE_BF16: body(gdn_state_kind_c<GDN_STATE_BF16>()); break;
-    case GDN_STATE_F16: body(gdn_state_kind_c<GDN_STATE_F16>()); break;
-    default: body(gdn_state_kind_c<GDN_STATE_F32>());
+    case GDN_STATE_IDENTITY: body(gdn_int_c<GDN_STATE_IDENTITY>()); break;
+    case GDN_STATE_ZERO: body(gdn_int_c<GDN_STATE_ZERO>()); break;
+    case GDN_STATE_BF16: body(gdn_int_c<GDN_STATE_BF16>()); break;
+    case GDN_STATE_F16: body(gdn_int_c<GDN_STATE_F16>()); break;
+    default: body(gdn_int_c<GDN_STATE_F32>());
   }
 }
+/* The destination's element type, chosen once (as for the load): body(gdn_type_c<T>()). */
+template <typename T> struct gdn_type_c { typedef T type; };
+template <typename F>
+__device__ __forceinline__ void gdn_scan_dst_dispatch(const gdn_scan_work &w, F &&body) {
+  if (w.dst_dt == GDN_DTYPE_BF16) body(gdn_type_c<__nv_bfloat16>());
+  else if (w.dst_dt == GDN_DTYPE_F16) body(gdn_type_c<__half>());
+  else body(gdn_type_c<float>());
+}
+template <typename T>
 __device__ __forceinline__ void gdn_scan_state_put(const gdn_scan_work &w, int v, int k, float x) {
-  if (v < w.dst_rows) gdn_store_float(w.dst, w.dst_dt, (int64_t)v * w.dst_v + (int64_t)k * w.dst_k, x);
+  if (v < w.dst_rows) ((T *)w.dst)[(int64_t)v * w.dst_v + (int64_t)k * w.dst_k] = gdn_from_float<T>(x);
 }
 /* Chunk c (of the segment) ends a checkpoint: the base of its checkpoint row, else NULL. */
 __device__ __forceinline__ void *gdn_scan_ckpt_at(const gdn_scan_params &p, const gdn_scan_work &w, int c, int L) {
@@ -223,12 +262,12 @@ __device__ __forceinline__ void *gdn_scan_ckpt_at(const gdn_scan_params &p, cons
 }
 
 /* Issues the loads of chunk c into stage buffer `st` (none past the last chunk). */
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD>
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD, int SW = 0>
 __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, unsigned char *st, const gdn_scan_work &w,
                                                     int c) {
   if (c < w.nchunks) {
     const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
-    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, w.head, w.vb, t0, L, w.load_u ? L : 0);
+    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD, SW>(p, st, w.head, w.vb, t0, L, w.load_u ? L : 0);
   }
 }
 
@@ -236,23 +275,24 @@ __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, un
  * chunks 0 .. stages-2 (one commit group each); gdn_scan_stage_in(c) returns once chunk
  * c's buffer (c % stages) has landed for every thread (a CTA barrier, which also means
  * every thread is done with chunk c-1), and refills chunk c-1's buffer with c + stages - 1.
- * With one stage chunk c is loaded there and waited for. */
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
+ * With one stage chunk c is loaded there and waited for. SW: the tiles are read by the
+ * tensor cores' async proxy, so every thread fences its cp.async writes before the barrier. */
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
 __device__ __forceinline__ void gdn_scan_prefetch(const gdn_scan_params &p, unsigned char *base, const gdn_scan_work &w) {
-  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
   for (int c = 0; c < p.stages - 1; ++c) {
-    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base + (size_t)c * SM::stage, w, c);
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD, SW>(p, base + (size_t)c * SM::stage, w, c);
     gdn_cp_async_commit();
   }
 }
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
 __device__ __forceinline__ void gdn_scan_stage_in(const gdn_scan_params &p, unsigned char *base, const gdn_scan_work &w,
                                                   int c) {
-  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
   const int stages = p.stages;
   if (stages == 1) {
     __syncthreads(); /* every thread is done with the previous chunk's buffer */
-    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base, w, c);
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD, SW>(p, base, w, c);
     gdn_cp_async_commit();
     gdn_cp_async_wait<0>();
   } else if (stages == 2) {
@@ -262,10 +302,11 @@ __device__ __forceinline__ void gdn_scan_stage_in(const gdn_scan_params &p, unsi
   } else {
     gdn_cp_async_wait<2>();
   }
+  if constexpr (SW) gdn_fence_proxy_async();
   __syncthreads(); /* chunk c landed for every thread; chunk c-1 fully consumed */
   if (stages > 1) {
     const int cn = c + stages - 1;
-    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base + (size_t)(cn % stages) * SM::stage, w, cn);
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD, SW>(p, base + (size_t)(cn % stages) * SM::stage, w, cn);
     gdn_cp_async_commit();
   }
 }
@@ -292,13 +333,17 @@ template <int MT, int NTW>
 __device__ __forceinline__ void gdn_scan_state_store(const float (&acc)[MT][NTW][4], const gdn_scan_work &w, int srow0,
                                                      int vcol0) {
   const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+  gdn_scan_dst_dispatch(w, [&](auto type) {
+    typedef typename decltype(type)::type T;
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int nt = 0; nt < NTW; ++nt)
+      for (int nt = 0; nt < NTW; ++nt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        gdn_scan_state_put(w, vcol0 + 8 * nt + 2 * t4 + (e & 1), srow0 + 16 * mt + g8 + ((e >> 1) << 3), acc[mt][nt][e]);
+        for (int e = 0; e < 4; ++e)
+          gdn_scan_state_put<T>(w, vcol0 + 8 * nt + 2 * t4 + (e & 1), srow0 + 16 * mt + g8 + ((e >> 1) << 3),
+                                acc[mt][nt][e]);
+  });
 }
 
 template <int K, int BV, int W, int IS_F16, int O_MODE>

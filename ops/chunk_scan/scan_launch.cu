@@ -7,7 +7,15 @@ extern "C" const void *gdn_scan_kernel_k64(int col, int bv, int warps, int f16, 
 extern "C" const void *gdn_scan_kernel_k128(int col, int bv, int warps, int f16, int o_mode);
 extern "C" const void *gdn_scan_kernel_k256(int col, int bv, int warps, int f16, int o_mode);
 
+#if defined(GDN_HAVE_SM90A) && GDN_HAVE_SM90A
+extern "C" const void *gdn_scan_wg_kernel_k128(int bv, int f16, int o_mode);
+#else
+static const void *gdn_scan_wg_kernel_k128(int, int, int) { return NULL; } /* not built */
+#endif
+
+/* col: 0 row groups, 1 column split, 2 column split on warpgroup tensor cores (sm_90a). */
 static const void *scan_kernel(int K, int col, int bv, int warps, int f16, int o_mode) {
+  if (col == 2) return K == 128 && warps == bv / 16 ? gdn_scan_wg_kernel_k128(bv, f16, o_mode) : NULL;
   return K == 64    ? gdn_scan_kernel_k64(col, bv, warps, f16, o_mode)
          : K == 128 ? gdn_scan_kernel_k128(col, bv, warps, f16, o_mode)
                     : gdn_scan_kernel_k256(col, bv, warps, f16, o_mode);

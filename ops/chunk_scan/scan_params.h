@@ -77,4 +77,20 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
          (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u));
 }
 
+/* The warpgroup kernel (the column split on wgmma, sm_90a): per stage the k, w / Tu, q, aqk
+ * tiles as 1024-byte aligned swizzled slabs (no padding), the padded u block and the rows;
+ * 1 KB to align the dynamic base; per warp the factor rows and (chunk_delta_h) the h
+ * staging tile (v_new and o are staged in the warp's columns of the u block). */
+static inline size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
+  const size_t tile_k = (size_t)64 * (size_t)K * 2u, tile_64 = 64u * 64u * 2u;
+  const int has_o = gdn_scan_mode_has_o(o_mode), fold = gdn_scan_mode_fold(o_mode);
+  const size_t raw = tile_k + (fold ? tile_64 : tile_k) + (has_o ? tile_k + tile_64 : 0u) +
+                     (size_t)64 * (size_t)(BV + 8) * 2u + 3u * 64u * 4u + (size_t)K * 4u;
+  return (raw + 1023u) / 1024u * 1024u;
+}
+static inline size_t gdn_scan_wg_smem_bytes(int K, int BV, int stages, int o_mode) {
+  return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, o_mode) +
+         (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u));
+}
+
 #endif

@@ -181,15 +181,25 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
   return GDN_SUCCESS;
 }
 
+/* Whether this build has the sm_90a kernels (CMake defines GDN_HAVE_SM90A). */
+#if defined(GDN_HAVE_SM90A) && GDN_HAVE_SM90A
+static const int wgmma_built = 1;
+#else
+static const int wgmma_built = 0;
+#endif
+
 /* The built (BV, warps) pairs. The column-split kernel (one warp per 16 value columns,
- * S^T in registers, K <= 128) takes BV = 16 x warps; the row-group kernel (4 row groups x
- * column groups) BV 32 x 4 or 8 warps, 64 x 4 (K < 256) or 8. */
+ * S^T in registers, K <= 128) takes BV = 16 x warps; its warpgroup form (col 2, sm_90a)
+ * K = 128 and BV = 64 or 128; the row-group kernel (4 row groups x column groups) BV 32 x
+ * 4 or 8 warps, 64 x 4 (K < 256) or 8. */
 static int supported(int K, int col, int bv, int warps) {
+  if (col == 2) return wgmma_built && K == 128 && (bv == 64 || bv == 128) && bv == 16 * warps;
   if (col) return K <= 128 && (bv == 32 || bv == 64 || bv == 128) && bv == 16 * warps;
   return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && (warps == 8 || (warps == 4 && K != 256)));
 }
 
 size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode) {
+  if (column_split == 2) return gdn_scan_wg_smem_bytes(K, bv, num_stages, o_mode);
   return column_split ? gdn_scan_col_smem_bytes(K, bv, num_stages, o_mode) : gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
 }
 
@@ -227,10 +237,13 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   const size_t limit = dev->smem_per_block_optin;
   const int64_t per_block = scan_pairs(pb->batch, Hv);
 
-  int env_bv = 0, env_warps = 0, env_stages = 0, env_col = -1, r;
+  int env_bv = 0, env_warps = 0, env_stages = 0, env_col = -1, env_wg = -1, r;
   if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_BV, &env_bv)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_NUM_WARPS, &env_warps)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_NUM_STAGES, &env_stages)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (gdn_param_int(GDN_PARAM_CHUNK_H_WGMMA, &env_wg) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (env_wg < -1 || env_wg > 1)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_WGMMA=%d: expected 0, 1 or -1 (planned)", env_wg);
   if ((r = gdn_param_int(GDN_PARAM_CHUNK_H_COLUMN_SPLIT, &env_col)) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if (r == 0) env_col = -1;
   else if (env_col != 0 && env_col != 1)
@@ -270,12 +283,27 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     const int deep = stages != 1 && (mean_chunks(pb->batch) > 4 || pb->batch->segments != NULL);
     warps = col ? bv / 16 : (bv == 64 && (K == 256 || (pb->o_mode && deep))) ? 8 : 4;
   }
+  /* The column split runs on warpgroup tensor cores where it is built for the shape and
+   * the device is compute capability 9.0 (sm_90a code runs there only). */
+  if (col && env_wg != 0) {
+    const int hopper = dev->cc_major == 9 && dev->cc_minor == 0;
+    if (hopper && supported(K, 2, bv, warps)) {
+      col = 2;
+    } else if (env_wg == 1) {
+      return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                      "GDN_CHUNK_H_WGMMA=1: the warpgroup scan needs %s (here K=%d, BV=%d, %d warps, compute "
+                      "capability %d.%d)",
+                      wgmma_built ? "K = 128, BV 64 or 128 with BV / 16 warps, compute capability 9.0"
+                                  : "a build for sm_90 (CMAKE_CUDA_ARCHITECTURES 90)",
+                      K, bv, warps, dev->cc_major, dev->cc_minor);
+    }
+  }
   if (!supported(K, col, bv, warps))
     return gdn_fail(GDN_ERROR_UNSUPPORTED,
                     "chunk scan config BV=%d with %d warps is not built for K=%d on the %s kernel (column split: BV "
                     "32 / 64 / 128 with 2 / 4 / 8 warps, K <= 128; row groups: BV 32 x 4 or 8 warps, 64 x 8, 64 x 4 "
                     "for K < 256)",
-                    bv, warps, K, col ? "column-split" : "row-group");
+                    bv, warps, K, col == 2 ? "warpgroup column-split" : col ? "column-split" : "row-group");
   if (stages != 0) {
     if (stages < 1 || stages > 4)
       return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside 1..4", stages);

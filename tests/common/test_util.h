@@ -54,7 +54,9 @@ int gdn_test_rand_int(gdn_rng *r, int n);
 void gdn_test_shuffle(gdn_rng *r, int *perm, int n);
 
 /* Scan launch-config overrides for the next plan call: GDN_CHUNK_H_BV, _NUM_WARPS,
- * _NUM_STAGES, and _COLUMN_SPLIT when column_split >= 0; bv == 0 clears all four. */
+ * _NUM_STAGES, and the kernel: column_split -1 planned, 0 row groups, 1 the column split
+ * (mma.sync: GDN_CHUNK_H_WGMMA=0), 2 its warpgroup form (GDN_CHUNK_H_WGMMA=1; plans that
+ * cannot have it fail with GDN_ERROR_UNSUPPORTED). bv == 0 clears them all. */
 void gdn_test_scan_env(int bv, int warps, int stages, int column_split);
 
 /* 1 when GDN_TEST_SMALL is set: small shapes only (compute-sanitizer runs, ci/gpu sanitize). */

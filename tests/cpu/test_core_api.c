@@ -110,9 +110,39 @@ static void test_scan_configs(void) {
   CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_COLUMN_SPLIT");
   setenv("GDN_CHUNK_H_COLUMN_SPLIT", "1", 1);
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
-  CHECK(cfg.column_split == 1 && cfg.bv == 16 * cfg.num_warps, "column split override: col %d BV %d warps %d",
+  CHECK(cfg.column_split >= 1 && cfg.bv == 16 * cfg.num_warps, "column split override: col %d BV %d warps %d",
         cfg.column_split, cfg.bv, cfg.num_warps);
   CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&big, &dev, &cfg), GDN_ERROR_UNSUPPORTED, "K=256");
+  /* its warpgroup form (column_split 2): compute capability 9.0, K = 128, BV 64 / 128 */
+  setenv("GDN_CHUNK_H_BV", "64", 1);
+  setenv("GDN_CHUNK_H_WGMMA", "0", 1);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 1, "GDN_CHUNK_H_WGMMA=0: col %d", cfg.column_split);
+  setenv("GDN_CHUNK_H_WGMMA", "1", 1);
+  {
+    const gdn_status st = gdn_chunk_delta_h_plan(&a, &dev, &cfg);
+    if (st == GDN_SUCCESS) /* this build has the sm_90a kernels */
+      CHECK(cfg.column_split == 2 && cfg.bv == 64 && cfg.num_warps == 4 && cfg.smem_bytes <= dev.smem_per_block_optin,
+            "warpgroup plan: col %d BV %d warps %d smem %zu", cfg.column_split, cfg.bv, cfg.num_warps, cfg.smem_bytes);
+    else
+      CHECK(st == GDN_ERROR_UNSUPPORTED && strstr(gdn_get_last_error(), "GDN_CHUNK_H_WGMMA") != NULL,
+            "GDN_CHUNK_H_WGMMA=1 without the kernels: %s", gdn_get_last_error());
+    gdn_device_info ampere = dev;
+    ampere.cc_major = 8;
+    ampere.cc_minor = 0;
+    CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &ampere, &cfg), GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_WGMMA");
+    unsetenv("GDN_CHUNK_H_WGMMA");
+    CHECK_OK(gdn_chunk_delta_h_plan(&a, &ampere, &cfg));
+    CHECK(cfg.column_split == 1, "compute capability 8.0 got col %d", cfg.column_split);
+    ampere.cc_major = 9;
+    ampere.cc_minor = 1; /* sm_90a code runs on 9.0 only */
+    CHECK_OK(gdn_chunk_delta_h_plan(&a, &ampere, &cfg));
+    CHECK(cfg.column_split == 1, "compute capability 9.1 got col %d", cfg.column_split);
+  }
+  setenv("GDN_CHUNK_H_WGMMA", "3", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_WGMMA");
+  unsetenv("GDN_CHUNK_H_WGMMA");
+  unsetenv("GDN_CHUNK_H_BV");
   setenv("GDN_CHUNK_H_COLUMN_SPLIT", "0", 1);
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
   CHECK(cfg.column_split == 0, "row-group override not applied");
@@ -162,7 +192,7 @@ static void test_scan_o_and_intra(void) {
   gdn_device_info hop = gdn_device_info_hopper();
   gdn_scan_config fc;
   CHECK_OK(gdn_chunk_scan_o_plan(&f, &hop, &fc));
-  CHECK(fc.o_mode == 2 && fc.column_split == 1 && fc.bv == 16 * fc.num_warps &&
+  CHECK(fc.o_mode == 2 && fc.column_split >= 1 && fc.bv == 16 * fc.num_warps &&
             fc.smem_bytes <= hop.smem_per_block_optin,
         "folded plan: o_mode %d col %d BV %d warps %d smem %zu", fc.o_mode, fc.column_split, fc.bv, fc.num_warps,
         fc.smem_bytes);

@@ -346,15 +346,17 @@ static void run_case(const tcase *c) {
   da.v_new = gdn_tensor_3d(d_vn, c->dt, T, Hv, V);
 
   /* every buildable configuration gives the same answer */
-  /* column-split (BV = 16 x warps, K <= 128) and row-group kernels */
-  static const int some[][4] = {{0, 0, 0, 0},  {32, 2, 2, 1}, {64, 4, 3, 1}, {128, 8, 2, 1}, {32, 4, 1, 0},
-                                {32, 4, 2, 0}, {32, 8, 3, 0}, {64, 4, 3, 0}, {64, 8, 2, 0}};
+  /* column-split (BV = 16 x warps, K <= 128; 2: on warpgroup tensor cores, K = 128) and
+   * row-group kernels */
+  static const int some[][4] = {{0, 0, 0, 0},  {32, 2, 2, 1}, {64, 4, 3, 1}, {128, 8, 2, 1}, {64, 4, 3, 2},
+                                {128, 8, 2, 2}, {128, 8, 1, 2}, {32, 4, 1, 0}, {32, 4, 2, 0}, {32, 8, 3, 0},
+                                {64, 4, 3, 0},  {64, 8, 2, 0}};
   /* GDN_TEST_ALL_CONFIGS: every override combination the planner admits (BV x warps x stages x kernel) */
-  int all[1 + 3 * 3 * 4 * 2][4] = {{0, 0, 0, 0}}, nall = 1;
+  int all[1 + 3 * 3 * 4 * 3][4] = {{0, 0, 0, 0}}, nall = 1;
   for (int bv = 32; bv <= 128; bv *= 2)
     for (int wp = 2; wp <= 8; wp *= 2)
       for (int sg = 1; sg <= 4; ++sg)
-        for (int col = 0; col < 2; ++col) {
+        for (int col = 0; col < 3; ++col) {
           int *e = all[nall++];
           e[0] = bv; e[1] = wp; e[2] = sg; e[3] = col;
         }
@@ -363,6 +365,7 @@ static void run_case(const tcase *c) {
   const size_t nconfigs = every ? (size_t)nall : sizeof some / sizeof some[0];
   float *pool_host = (float *)gdn_xmalloc(npool * 4), *pool0_f = (float *)gdn_xmalloc(npool * 4);
   gdn_pack(GDN_DTYPE_F32, pool0, npool, pool0_f);
+  int ran_wg = 0; /* runs of the warpgroup kernel: it must be exercised on compute capability 9.0 */
   for (size_t ci = 0; ci < nconfigs; ++ci) {
     if (configs[ci][0] && V % configs[ci][0] != 0) continue;
     gdn_test_scan_env(configs[ci][0], configs[ci][1], configs[ci][2], configs[ci][3]);
@@ -371,6 +374,7 @@ static void run_case(const tcase *c) {
     gdn_test_scan_env(0, 0, 0, -1);
     if (ps == GDN_ERROR_UNSUPPORTED) continue; /* does not fit this device's shared memory */
     CHECK(ps == GDN_SUCCESS, "[%s] plan config %zu: %s", c->name, ci, gdn_get_last_error());
+    ran_wg += scfg.column_split == 2;
     CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
     gdn_poison(d_h, nhcap * 4);
     gdn_poison(d_vn, nv * 2);
@@ -402,6 +406,9 @@ static void run_case(const tcase *c) {
     }
   }
 
+  if (dev.cc_major == 9 && dev.cc_minor == 0 && K == 128 && V % 64 == 0)
+    CHECK(ran_wg > 0, "[%s] the warpgroup scan kernel never ran on compute capability 9.0", c->name);
+
   /* context parallelism: the same batch cut into segments of L chunks on the device (L = 1
    * and 2: every chunk boundary a segment boundary), transition + combine + scan, on the
    * row-group and the column-split kernel; h, v_new and the final state as without */
@@ -427,9 +434,9 @@ static void run_case(const tcase *c) {
     ds.h = gdn_tensor_4d(d_h, GDN_DTYPE_F32, sb.max_chunks, Hv, K, V);
     ds.cp_workspace_bytes = gdn_scan_cp_workspace_bytes(&sb, Hv, V, K);
     ds.cp_workspace = gdn_dmalloc(ds.cp_workspace_bytes);
-    for (int kernel = 0; kernel < 2; ++kernel) {
-      if (kernel == 1 && K > 128) continue;
-      gdn_test_scan_env(kernel ? 64 : 32, kernel ? 4 : 4, 2, kernel);
+    for (int kernel = 0; kernel < 3; ++kernel) {
+      if (kernel >= 1 && K > 128) continue;
+      gdn_test_scan_env(kernel ? 64 : 32, 4, 2, kernel);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_delta_h_plan(&ds, &dev, &scfg);
       gdn_test_scan_env(0, 0, 0, -1);
@@ -538,11 +545,12 @@ static void run_case(const tcase *c) {
     oa.o = gdn_tensor_3d(d_o, c->dt, T, Hv, V);
     oa.scale = (float)scale;
     /* the planned default, then both kernels by override (unbuildable ones are skipped) */
-    static const int ocfgs[][3] = {{0, 0, 0}, {32, 2, 1}, {128, 8, 2}, {32, 8, 3}};
+    static const int ocfgs[][4] = {{0, 0, 0, -1}, {32, 2, 1, -1}, {128, 8, 2, 1}, {128, 8, 2, 2},
+                                   {64, 4, 3, 2}, {64, 4, 1, 2},  {32, 8, 3, -1}};
     double *pp = gdn_dalloc(npool);
     for (size_t ci = 0; ci < sizeof ocfgs / sizeof ocfgs[0]; ++ci) {
       if (ocfgs[ci][0] && V % ocfgs[ci][0] != 0) continue;
-      gdn_test_scan_env(ocfgs[ci][0], ocfgs[ci][1], ocfgs[ci][2], -1);
+      gdn_test_scan_env(ocfgs[ci][0], ocfgs[ci][1], ocfgs[ci][2], ocfgs[ci][3]);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_scan_o_plan(&oa, &dev, &scfg);
       gdn_test_scan_env(0, 0, 0, -1);
@@ -568,10 +576,11 @@ static void run_case(const tcase *c) {
     fa.u = gdn_tensor_none();
     fa.v = gdn_tensor_3d(d_v, c->dt, T, Hv, V);
     fa.tu = gdn_tensor_3d(d_tur, c->dt, T, Hv, 64);
-    static const int fcfgs[][3] = {{0, 0, 0}, {32, 2, 2}, {64, 4, 1}, {128, 8, 3}};
+    static const int fcfgs[][4] = {{0, 0, 0, -1},  {32, 2, 2, -1}, {64, 4, 1, 1}, {128, 8, 3, 1},
+                                   {64, 4, 1, 2},  {128, 8, 3, 2}, {128, 8, 2, 2}};
     for (size_t ci = 0; ci < sizeof fcfgs / sizeof fcfgs[0]; ++ci) {
       if (fcfgs[ci][0] && V % fcfgs[ci][0] != 0) continue;
-      gdn_test_scan_env(fcfgs[ci][0], fcfgs[ci][1], fcfgs[ci][2], -1);
+      gdn_test_scan_env(fcfgs[ci][0], fcfgs[ci][1], fcfgs[ci][2], fcfgs[ci][3]);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_scan_o_plan(&fa, &dev, &scfg);
       gdn_test_scan_env(0, 0, 0, -1);

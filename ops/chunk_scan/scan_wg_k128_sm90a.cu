@@ -1,0 +1,21 @@
+/* Instantiations of the warpgroup chunk scan (K = 128), built for sm_90a only (wgmma):
+ * CMake compiles the *_sm90a.cu files for that target alone. */
+#include "ops/chunk_scan/scan_wg_kernel.cuh"
+
+template <int WG>
+static const void *wg_fn(int f16, int o_mode) {
+  if (o_mode == 3) /* folded, no output: the transition pass */
+    return f16 ? (const void *)gdn_scan_wg_kernel<128, WG, 1, 0, 1> : (const void *)gdn_scan_wg_kernel<128, WG, 0, 0, 1>;
+  if (o_mode == 2)
+    return f16 ? (const void *)gdn_scan_wg_kernel<128, WG, 1, 1, 1> : (const void *)gdn_scan_wg_kernel<128, WG, 0, 1, 1>;
+  if (o_mode == 1)
+    return f16 ? (const void *)gdn_scan_wg_kernel<128, WG, 1, 1, 0> : (const void *)gdn_scan_wg_kernel<128, WG, 0, 1, 0>;
+  return f16 ? (const void *)gdn_scan_wg_kernel<128, WG, 1, 0, 0> : (const void *)gdn_scan_wg_kernel<128, WG, 0, 0, 0>;
+}
+
+/* BV = 64 (one warpgroup) or 128 (two); NULL otherwise. */
+extern "C" const void *gdn_scan_wg_kernel_k128(int bv, int f16, int o_mode) {
+  if (bv == 64) return wg_fn<1>(f16, o_mode);
+  if (bv == 128) return wg_fn<2>(f16, o_mode);
+  return NULL;
+}

@@ -1,0 +1,271 @@
+/* The chunk state scan on Hopper's warpgroup tensor cores (sm_90a, K = 128): the
+ * column-split scan (scan_col_kernel.cuh) with every product issued by a warpgroup.
+ *
+ * A warpgroup (4 warps) owns 64 value columns; warp w of it the 16 of the column kernel,
+ * and the registers are the same: S^T [64 v x K] is the fp32 accumulator of an m64 wgmma
+ * (s[j][e] = S^T[16w + g + 8(e>>1)][8j + 2t + (e&1)]), and its 16-bit packing is the A
+ * operand of the next product. So every product takes A from registers and only the
+ * per-chunk tiles, read once per warpgroup instead of once per warp, come from shared
+ * memory (128-byte-swizzled slabs, core/wgmma.cuh):
+ *   X^T    [64 v x 64 t]  = S^T w^T, or S^T k^T (FOLD)        B = w / k, K-major
+ *   v_new^T[64 v x 64 t]  = u^T - X^T, or (v^T - X^T diag(c)) Tu^T   B = Tu, K-major
+ *   S^T   += v'^T k                                           B = k, MN-major
+ *   o^T    [64 v x 64 t]  = S^T q^T diag(fo) + v_new^T aqk^T  B = q, aqk, K-major
+ * (notation of scan_kernel.cuh / scan_col_kernel.cuh). Tu and aqk are lower triangular
+ * (zero above the diagonal, as chunk_intra stores them and the API defines them).
+ * The o tile is computed transposed and stored through the warp's columns of the u block
+ * (free once v_new is formed), like v_new.
+ * Per chunk and warpgroup: 28 wgmma (4 more for Tu), 64 KB of B operands read. */
+#ifndef GDN_SCAN_WG_KERNEL_CUH
+#define GDN_SCAN_WG_KERNEL_CUH
+
+#include "core/wgmma.cuh"
+#include "ops/chunk_scan/scan_col_kernel.cuh"
+
+/* A fragment of columns 16kk..16kk+15 of an accumulator tile held as packed pairs x[j][hf]. */
+__device__ __forceinline__ void gdn_wg_a(uint32_t (&a)[4], const uint32_t (*x)[2], int kk) {
+  a[0] = x[2 * kk][0];
+  a[1] = x[2 * kk][1];
+  a[2] = x[2 * kk + 1][0];
+  a[3] = x[2 * kk + 1][1];
+}
+
+/* D[64 v x 64 t] (+)= Y[64 v x 64 t'] B^T, B = [t][t'] a 64x64 swizzled tile (Tu, aqk:
+ * zero above the diagonal by their definition, so the full product is exact). Skipping
+ * the zero blocks would need accumulator ranges at odd register offsets (wgmma with
+ * N = 48 at columns 16..), which ptxas answers by serializing every wgmma of the kernel. */
+template <int IS_F16>
+__device__ __forceinline__ void gdn_wg_tile_product(float *d, const uint32_t (&y)[8][2], const unsigned char *B,
+                                                    int accumulate) {
+  uint32_t a[4];
+#pragma unroll
+  for (int kb = 0; kb < 4; ++kb) {
+    gdn_wg_a(a, y, kb);
+    gdn_wgmma<64, IS_F16>(d, a, gdn_wgmma_desc_k(B + kb * 32), kb > 0 || accumulate);
+  }
+}
+
+/* D[64 v x 64 t] = S^T B^T over K keys, B = [t][K] swizzled (K / 64 slabs of 64 rows). */
+template <int K, int IS_F16>
+__device__ __forceinline__ void gdn_wg_state_product(float *d, const uint32_t (&sb)[K / 8][2], const unsigned char *B) {
+  uint32_t a[4];
+#pragma unroll
+  for (int kk = 0; kk < K / 16; ++kk) {
+    gdn_wg_a(a, sb, kk);
+    gdn_wgmma<64, IS_F16>(d, a, gdn_wgmma_desc_k(B + (kk >> 2) * (64 * 128) + (kk & 3) * 32), kk > 0);
+  }
+}
+
+template <int K, int WG, int IS_F16, int O_MODE, int FOLD>
+__global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan_params p) {
+  typedef typename gdn_elem<IS_F16>::T elem;
+  constexpr int W = 4 * WG, BV = 64 * WG, NT = 32 * W;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, 1> SM;
+  constexpr int BVP = SM::BVP;
+  constexpr int KT = K / 8;
+  static_assert(K == 128, "the warpgroup scan is built for K = 128");
+
+  extern __shared__ __align__(16) unsigned char gdn_smem_raw[];
+  /* the swizzle is a function of the address: tiles start on 1024-byte boundaries */
+  unsigned char *smem = gdn_smem_raw + ((1024u - (gdn_smem_addr(gdn_smem_raw) & 1023u)) & 1023u);
+  gdn_scan_work w;
+  if (!gdn_scan_work_at<K, BV>(p, w)) return;
+  const int head = w.head, t_begin = w.t_begin, t_end = w.t_end, nchunks = w.nchunks;
+  const int64_t chunk_base = w.chunk_base;
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g8 = lane >> 2, t4 = lane & 3;
+  const int ucol = 16 * warp;          /* this warp's columns in the u tile */
+  const int vcol0 = w.row0 + ucol;     /* ... and among the state rows */
+  const int stages = p.stages;
+  float *fac = (float *)(smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
+  /* chunk_delta_h: per-warp staging tile for the h and v_new stores, [K rows][24] */
+  uint16_t *ostage = (uint16_t *)(fac + W * 192) + warp * (K * 24);
+
+  float s[KT][4];
+  gdn_scan_state_dispatch(w, [&](auto kind) {
+    constexpr int KIND = decltype(kind)::value;
+#pragma unroll
+    for (int j = 0; j < KT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = gdn_scan_state_elem<KIND>(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
+  });
+
+  const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
+
+  gdn_scan_prefetch<K, BV, NT, O_MODE, elem, FOLD, 1>(p, smem, w);
+
+  for (int c = 0; c < nchunks; ++c) {
+    const int t0 = t_begin + 64 * c;
+    const int L = min(64, t_end - t0);
+    unsigned char *st = smem + (size_t)(c % stages) * SM::stage;
+    gdn_scan_stage_in<K, BV, NT, O_MODE, elem, FOLD, 1>(p, smem, w, c);
+    const unsigned char *Ks = st + SM::off_k;
+    const unsigned char *Ws = st + SM::off_w;
+    elem *Us = (elem *)(st + SM::off_u);
+    const float *Gs = (const float *)(st + SM::off_g);
+
+    /* per-token factors, once per warp: fc = kf e^g (folded w), ff = kf e^{g_last - g}
+     * (state update), fo = scale qf e^g (o) */
+    const float g_last = has_g ? Gs[L - 1] : 0.f;
+    float *fc = fac + warp * 192, *ff = fc + 64, *fo = ff + 64;
+    {
+      const float *Kf = (const float *)(st + SM::off_kf);
+      const float *Qf = (const float *)(st + SM::off_qf);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int r = lane + 32 * h;
+        const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? __expf(g) : 1.f;
+        if (FOLD) fc[r] = kf * eg;
+        ff[r] = has_g ? kf * __expf(g_last - g) : kf;
+        if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
+      }
+      __syncwarp();
+    }
+
+    /* ---- S in 16 bits: sb[j][hf] packs S^T row g + 8hf, keys 8j + 2t..+1 (the A operand) */
+    uint32_t sb[KT][2];
+#pragma unroll
+    for (int j = 0; j < KT; ++j) {
+      sb[j][0] = gdn_pack2<IS_F16>(s[j][0], s[j][1]);
+      sb[j][1] = gdn_pack2<IS_F16>(s[j][2], s[j][3]);
+    }
+
+    /* ---- h_c = S, [K][V] rows */
+    if (p.h != NULL) {
+      const int64_t hbase = (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0;
+      if (p.h_f32) {
+        float *hp = (float *)p.h + hbase;
+#pragma unroll
+        for (int j = 0; j < KT; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            hp[(int64_t)(8 * j + 2 * t4 + (e & 1)) * p.h_sk + g8 + 8 * (e >> 1)] = s[j][e];
+      } else if (O_MODE == 0 && p.h_vec16) {
+        gdn_col_store_tile<KT>(sb, ostage, (elem *)p.h + hbase, p.h_sk, K);
+      } else {
+        elem *hp = (elem *)p.h + hbase;
+#pragma unroll
+        for (int j = 0; j < KT; ++j)
+#pragma unroll
+          for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(hp, p.h_sk, sb[j][hf], 8 * j, hf, K);
+      }
+    }
+
+    /* ---- X^T = S^T w^T (S^T k^T folded) and the state half of o^T, S^T q^T: both read
+     * only the entering state, so sb is dead after this group (register budget) */
+    float xt[8][4], oa[8][4];
+    gdn_wgmma_fence();
+    gdn_wg_state_product<K, IS_F16>(&xt[0][0], sb, FOLD ? Ks : Ws);
+    if (O_MODE) gdn_wg_state_product<K, IS_F16>(&oa[0][0], sb, st + SM::off_q);
+    gdn_wgmma_commit();
+    gdn_wgmma_wait<0>();
+    gdn_wgmma_fence_regs<32>(&xt[0][0]);
+    if (O_MODE) gdn_wgmma_fence_regs<32>(&oa[0][0]);
+
+    /* ---- v_new^T = u^T - X^T; folded: Y = v^T - X^T diag(c) (16-bit A operand), then Y Tu^T */
+    float vt[8][4];
+    uint32_t ya[8][2];
+#pragma unroll
+    for (int np = 0; np < 4; ++np) {
+      uint32_t b[4];
+      gdn_load_b_kn(b, Us, BVP, 16 * np, ucol);
+      const uint32_t bu[4] = {b[0], b[2], b[1], b[3]}; /* (n, hf) = (2np,0) (2np,1) (2np+1,0) (2np+1,1) */
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int n = 2 * np + (q >> 1), hf = q & 1;
+        const float2 uu = gdn_unpack2<IS_F16>(bu[q]);
+        const float *x = xt[n] + 2 * hf;
+        if (FOLD) {
+          const float2 cc = *(const float2 *)(fc + 8 * n + 2 * t4);
+          ya[n][hf] = gdn_pack2<IS_F16>(uu.x - x[0] * cc.x, uu.y - x[1] * cc.y);
+        } else {
+          vt[n][2 * hf] = uu.x - x[0];
+          vt[n][2 * hf + 1] = uu.y - x[1];
+        }
+      }
+    }
+    if (FOLD) {
+      gdn_wgmma_fence();
+      gdn_wg_tile_product<IS_F16>(&vt[0][0], ya, Ws, 0);
+      gdn_wgmma_commit();
+      gdn_wgmma_wait<0>();
+      gdn_wgmma_fence_regs<32>(&vt[0][0]);
+    }
+
+    /* 16-bit v_new (for o and the output) and v' = kf e^{g_last - g} v_new (for S) */
+    uint32_t vn[8][2], vp[8][2];
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const float2 fp = *(const float2 *)(ff + 8 * n + 2 * t4);
+      vn[n][0] = gdn_pack2<IS_F16>(vt[n][0], vt[n][1]);
+      vn[n][1] = gdn_pack2<IS_F16>(vt[n][2], vt[n][3]);
+      vp[n][0] = gdn_pack2<IS_F16>(vt[n][0] * fp.x, vt[n][1] * fp.y);
+      vp[n][1] = gdn_pack2<IS_F16>(vt[n][2] * fp.x, vt[n][3] * fp.y);
+    }
+
+    /* ---- S^T = decay S^T + v'^T k and o^T = (S^T q^T) diag(fo) + v_new^T aqk^T, together */
+    const float decay = has_g ? __expf(g_last) : 1.f;
+    if (p.gk != NULL) {
+      const float *Gkl = (const float *)(st + SM::off_gkl);
+#pragma unroll
+      for (int j = 0; j < KT; ++j) {
+        const float d0 = decay * __expf(Gkl[8 * j + 2 * t4]), d1 = decay * __expf(Gkl[8 * j + 2 * t4 + 1]);
+        s[j][0] *= d0; s[j][1] *= d1; s[j][2] *= d0; s[j][3] *= d1;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < KT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[j][e] *= decay;
+    }
+    if (O_MODE) {
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        const float2 f = *(const float2 *)(fo + 8 * n + 2 * t4);
+        oa[n][0] *= f.x; oa[n][1] *= f.y;
+        oa[n][2] *= f.x; oa[n][3] *= f.y;
+      }
+    }
+    gdn_wgmma_fence();
+#pragma unroll
+    for (int kb = 0; kb < 4; ++kb) {
+      uint32_t a[4];
+      gdn_wg_a(a, vp, kb);
+      gdn_wgmma<K, IS_F16, 1>(&s[0][0], a, gdn_wgmma_desc_mn(Ks + kb * 16 * 128, 64 * 128), 1);
+    }
+    if (O_MODE) gdn_wg_tile_product<IS_F16>(&oa[0][0], vn, st + SM::off_a, 1);
+    gdn_wgmma_commit();
+
+    /* v_new out while the tensor cores work: the warp's u columns are free now */
+    if (p.v_new != NULL) {
+      elem *vb_out = (elem *)p.v_new + (int64_t)t0 * p.vn_st + (int64_t)head * p.vn_sh + vcol0;
+      gdn_col_store_tile<8, BVP>(vn, (uint16_t *)(Us + ucol), vb_out, p.vn_st, L);
+    }
+    gdn_wgmma_wait<0>();
+    gdn_wgmma_fence_regs<4 * KT>(&s[0][0]);
+    if (void *ck = gdn_scan_ckpt_at(p, w, c, L)) {
+      gdn_scan_work cw = w;
+      cw.dst = ck; cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
+      gdn_col_state_store<KT>(s, cw, vcol0);
+    }
+    if (O_MODE) { /* o [64 t x 16 v] per warp, through the warp's u columns */
+      gdn_wgmma_fence_regs<32>(&oa[0][0]);
+      uint32_t ob[8][2];
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        ob[n][0] = gdn_pack2<IS_F16>(oa[n][0], oa[n][1]);
+        ob[n][1] = gdn_pack2<IS_F16>(oa[n][2], oa[n][3]);
+      }
+      elem *obase = (elem *)p.o + (int64_t)t0 * p.o_st + (int64_t)head * p.o_sh + vcol0;
+      gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
+    }
+  }
+  gdn_cp_async_wait<0>();
+
+  /* ---- final state to its row (in place for a pool) */
+  if (w.dst != NULL) gdn_col_state_store<KT>(s, w, vcol0);
+}
+
+#endif
