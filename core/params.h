@@ -16,7 +16,8 @@ extern "C" {
   X(CHUNK_H_WGMMA, -1, "chunk scan: where the column split is planned, 1 requires its warpgroup (wgmma, sm_90a) form, 0 never, -1 on cc 9.0") \
   X(CP, 1, "context parallelism: 0 never cuts sequences into segments (plans made after it is set)")       \
   X(CONV1D_TILE, 0, "conv1d: tokens per block, 1..4096 (0: planned)")                                            \
-  X(LINEAR_WORKSPACE_MB, 32, "linear: cuBLASLt workspace cap in MiB, 0..4096")
+  X(LINEAR_WORKSPACE_MB, 32, "linear: cuBLASLt workspace cap in MiB, 0..4096")                                   \
+  X(LINEAR_ALGO, -1, "linear: cuBLASLt algorithm, -1 the fastest heuristic candidate timed at plan time, k >= 0 the k-th (0..7)")
 
 #define GDN_PARAM_ENUM_(name, def, doc) GDN_PARAM_##name,
 typedef enum gdn_param { GDN_PARAMS(GDN_PARAM_ENUM_) GDN_NUM_PARAMS } gdn_param;

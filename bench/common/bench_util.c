@@ -2,9 +2,11 @@
  * CUDA error ends the program with the failing call named. */
 #include "bench_util.h"
 
+#include <cuda.h> /* driver types only: the functions come through cudaGetDriverEntryPointByVersion */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define CUDA_OK(expr) bench_cuda_ok((expr), #expr)
@@ -107,4 +109,123 @@ void gdn_bench_gate_params(gdn_rng *r, int Hv, double *A_log, double *dt_bias) {
     const double dt = exp(log(1e-3) + (log(1e-1) - log(1e-3)) * gdn_rng_uniform(r));
     dt_bias[h] = dt + log(-expm1(-dt)); /* softplus^-1(dt) */
   }
+}
+
+/* ---- per-node timing of a graph */
+
+typedef CUresult (*node_params_fn)(CUgraphNode, CUDA_KERNEL_NODE_PARAMS *);
+typedef CUresult (*func_name_fn)(const char **, CUfunction);
+typedef CUresult (*kernel_name_fn)(const char **, CUkernel);
+
+static void *driver_entry(const char *sym) {
+  void *fn = NULL;
+  enum cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+#if CUDART_VERSION >= 12050
+  cudaError_t e = cudaGetDriverEntryPointByVersion(sym, &fn, 12030, cudaEnableDefault, &q);
+#else
+  cudaError_t e = cudaGetDriverEntryPoint(sym, &fn, cudaEnableDefault, &q);
+#endif
+  if (e != cudaSuccess || q != cudaDriverEntryPointSuccess) {
+    (void)cudaGetLastError();
+    return NULL;
+  }
+  return fn;
+}
+
+/* Name, grid and block of a kernel node, through the driver: it knows the function of
+ * nodes captured from libraries (cuBLASLt) as well as of the runtime's own. */
+static void kernel_info(cudaGraphNode_t node, gdn_bench_node *out) {
+  static int init;
+  static node_params_fn get_params;
+  static func_name_fn func_name;
+  static kernel_name_fn kernel_name;
+  if (!init) {
+    init = 1;
+    get_params = (node_params_fn)driver_entry("cuGraphKernelNodeGetParams");
+    func_name = (func_name_fn)driver_entry("cuFuncGetName");
+    kernel_name = (kernel_name_fn)driver_entry("cuKernelGetName");
+  }
+  CUDA_KERNEL_NODE_PARAMS p;
+  memset(&p, 0, sizeof p);
+  if (get_params == NULL || get_params((CUgraphNode)node, &p) != CUDA_SUCCESS) return;
+  out->grid[0] = p.gridDimX, out->grid[1] = p.gridDimY, out->grid[2] = p.gridDimZ;
+  out->block[0] = p.blockDimX, out->block[1] = p.blockDimY, out->block[2] = p.blockDimZ;
+  const char *name = NULL;
+  if (p.func != NULL && func_name != NULL && func_name(&name, p.func) == CUDA_SUCCESS) out->kernel = name;
+  else if (p.kern != NULL && kernel_name != NULL && kernel_name(&name, p.kern) == CUDA_SUCCESS) out->kernel = name;
+}
+
+typedef struct exec_ctx { cudaGraphExec_t exec; } exec_ctx;
+
+static void run_exec(void *ctx, cudaStream_t s) { CUDA_OK(cudaGraphLaunch(((exec_ctx *)ctx)->exec, s)); }
+
+/* Times `keep` (a node of g, index k of all[0, n)) alone. */
+static double time_alone(cudaGraph_t g, cudaGraphNode_t *all, size_t n, size_t k, cudaStream_t s, int warmup, int reps) {
+  cudaGraph_t clone;
+  CUDA_OK(cudaGraphClone(&clone, g));
+  cudaGraphNode_t *mine = (cudaGraphNode_t *)bench_xmalloc(n * sizeof *mine);
+  for (size_t i = 0; i < n; ++i) CUDA_OK(cudaGraphNodeFindInClone(&mine[i], all[i], clone));
+  for (size_t i = 0; i < n; ++i)
+    if (i != k) CUDA_OK(cudaGraphDestroyNode(mine[i]));
+  exec_ctx c;
+  CUDA_OK(cudaGraphInstantiate(&c.exec, clone, 0));
+  double us = gdn_bench_median_us(run_exec, &c, s, warmup, reps);
+  CUDA_OK(cudaGraphExecDestroy(c.exec));
+  CUDA_OK(cudaGraphDestroy(clone));
+  free(mine);
+  return us;
+}
+
+int gdn_bench_graph_nodes(cudaGraph_t g, cudaStream_t s, int warmup, int reps, gdn_bench_node *nodes, int max) {
+  size_t n = 0, ne = 0;
+  CUDA_OK(cudaGraphGetNodes(g, NULL, &n));
+  cudaGraphNode_t *all = (cudaGraphNode_t *)bench_xmalloc((n ? n : 1) * sizeof *all);
+  CUDA_OK(cudaGraphGetNodes(g, all, &n));
+  /* Edge data is requested (not NULL) so a programmatic edge is not a lossy query. CUDA 13
+   * gave the edge-data form (12.3's cudaGraphGetEdges_v2) the plain name. */
+#if CUDART_VERSION >= 13000
+  CUDA_OK(cudaGraphGetEdges(g, NULL, NULL, NULL, &ne));
+#else
+  CUDA_OK(cudaGraphGetEdges_v2(g, NULL, NULL, NULL, &ne));
+#endif
+  cudaGraphNode_t *from = (cudaGraphNode_t *)bench_xmalloc((ne ? ne : 1) * sizeof *from);
+  cudaGraphNode_t *to = (cudaGraphNode_t *)bench_xmalloc((ne ? ne : 1) * sizeof *to);
+  cudaGraphEdgeData *ed = (cudaGraphEdgeData *)bench_xmalloc((ne ? ne : 1) * sizeof *ed);
+#if CUDART_VERSION >= 13000
+  CUDA_OK(cudaGraphGetEdges(g, from, to, ed, &ne));
+#else
+  CUDA_OK(cudaGraphGetEdges_v2(g, from, to, ed, &ne));
+#endif
+  /* Kahn's algorithm; the lowest listed index first among the ready nodes. */
+  int *indeg = (int *)calloc(n ? n : 1, sizeof(int)), *done = (int *)calloc(n ? n : 1, sizeof(int));
+  for (size_t e = 0; e < ne; ++e)
+    for (size_t i = 0; i < n; ++i)
+      if (all[i] == to[e]) ++indeg[i];
+  int count = 0;
+  for (size_t step = 0; step < n; ++step) {
+    size_t k = n;
+    for (size_t i = 0; i < n && k == n; ++i)
+      if (!done[i] && indeg[i] == 0) k = i;
+    if (k == n) break; /* a cycle: cannot happen in a CUDA graph */
+    done[k] = 1;
+    for (size_t e = 0; e < ne; ++e)
+      if (from[e] == all[k])
+        for (size_t i = 0; i < n; ++i)
+          if (all[i] == to[e]) --indeg[i];
+    enum cudaGraphNodeType type;
+    CUDA_OK(cudaGraphNodeGetType(all[k], &type));
+    if (type == cudaGraphNodeTypeEmpty || count >= max) continue;
+    gdn_bench_node *out = &nodes[count++];
+    memset(out, 0, sizeof *out);
+    out->type = (int)type;
+    if (type == cudaGraphNodeTypeKernel) kernel_info(all[k], out);
+    out->us = time_alone(g, all, n, k, s, warmup, reps);
+  }
+  free(indeg);
+  free(done);
+  free(ed);
+  free(to);
+  free(from);
+  free(all);
+  return count;
 }

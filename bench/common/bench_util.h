@@ -19,6 +19,19 @@ double gdn_bench_median_us(gdn_bench_fn fn, void *ctx, cudaStream_t stream, int 
 double gdn_bench_host_us(gdn_bench_fn fn, void *ctx, cudaStream_t stream, int warmup, int reps);
 /* Achieved device-to-device copy bandwidth (GB/s, bytes read + written) for `bytes`. */
 double gdn_bench_copy_gbps(size_t bytes, cudaStream_t stream);
+/* One node of a graph, timed by itself. */
+typedef struct gdn_bench_node {
+  int type;           /* enum cudaGraphNodeType */
+  const char *kernel; /* kernel nodes: the function's name as the driver reports it (may be mangled), else NULL */
+  unsigned grid[3], block[3];
+  double us;          /* median GPU time of a graph holding only this node (gdn_bench_median_us) */
+} gdn_bench_node;
+/* The nodes of `graph` except empty ones, in topological order (ties in the order
+ * cudaGraphGetNodes lists them), each instantiated alone (a clone with every other node
+ * removed) and timed over reps launches after warmup. They run on the graph's own buffers:
+ * launch the whole graph once first so their inputs hold what the graph gives them.
+ * Returns the number written to nodes (at most max). */
+int gdn_bench_graph_nodes(cudaGraph_t graph, cudaStream_t stream, int warmup, int reps, gdn_bench_node *nodes, int max);
 /* Median of v[0..n) (sorts v). */
 double gdn_bench_median(double *v, int n);
 /* Monotonic host clock, microseconds. */

@@ -6,13 +6,26 @@
  * give them defined inputs (gated_rmsnorm writes zeros there) if their output matters.
  *
  * Plan: gdn_linear_plan creates a cuBLASLt handle, the matmul descriptor and layouts, a
- * private non-blocking stream (used only to capture the matmul into graphs) and picks ONE
- * algorithm with cublasLtMatmulAlgoGetHeuristic for these shapes, strides and pointer
- * alignments (no timing). Workspace: the plan cudaMallocs exactly what the chosen algorithm
+ * private non-blocking stream (used to capture the matmul into graphs) and fixes ONE
+ * algorithm for these shapes, strides and pointer alignments. Plan-time selection:
+ * cublasLtMatmulAlgoGetHeuristic lists up to GDN_LINEAR_MAX_CANDIDATES algorithms, and the
+ * plan runs each of them once (after one untimed run) into a scratch output it allocates
+ * for the purpose (T x ldy elements, freed before it returns) and keeps the fastest. The
+ * timing reads x, w, bias and (accumulate) y, and writes only the scratch and workspace:
+ * nothing of the caller's changes. The winner is remembered per (device, GEMM: shapes,
+ * strides, dtypes, bias, accumulate, alignments, workspace cap) for the life of the
+ * process, so every plan of that GEMM on that device takes the same algorithm; nothing is
+ * timed at launch. The heuristic's first is taken without timing when the list has one
+ * entry, when the scratch cannot be allocated (remembered too), and past 256 distinct
+ * GEMMs. GDN_LINEAR_ALGO=k (environment, k >= 0) takes the heuristic's k-th candidate
+ * (the last if the list is shorter) without timing; -1 (default) selects as above.
+ * gdn_linear_algo_info_of tells what was chosen and the measured times.
+ * Workspace: the plan cudaMallocs exactly what the chosen algorithm
  * reports (0 to at most GDN_LINEAR_MAX_WORKSPACE = 32 MiB; GDN_LINEAR_WORKSPACE_MB in the
  * environment lowers/raises the cap); gdn_linear_workspace_bytes reports it. The plan
  * belongs to the device current at plan time; free it with gdn_linear_destroy (after the
- * graphs holding its nodes are done, since they use its workspace).
+ * graphs holding its nodes are done, since they use its workspace). Planning synchronizes
+ * with the plan's own stream only (and cudaMalloc / cudaFree).
  *
  * A plan is reusable for any tensors with the planned shapes, strides, dtypes and at least
  * the planned pointer alignments (launch/add_node check this). One plan must not be used
@@ -43,6 +56,8 @@ extern "C" {
 #endif
 
 #define GDN_LINEAR_MAX_WORKSPACE (32u << 20)
+#define GDN_LINEAR_MAX_CANDIDATES 8 /* heuristic results the plan considers */
+#define GDN_LINEAR_ALGO_BYTES 64    /* sizeof(cublasLtMatmulAlgo_t) */
 
 typedef struct gdn_linear_args {
   gdn_tensor x;     /* [T, Kin] bf16/fp16, last dim contiguous, row stride >= Kin */
@@ -62,6 +77,17 @@ gdn_status gdn_linear_plan(const gdn_linear_args *args, const gdn_device_info *d
 void gdn_linear_destroy(gdn_linear_config *cfg);
 size_t gdn_linear_workspace_bytes(const gdn_linear_config *cfg);
 int gdn_linear_bias_fused(const gdn_linear_config *cfg);
+
+/* How the plan's algorithm was chosen (for benchmarks and logs). */
+typedef struct gdn_linear_algo_info {
+  int num_candidates; /* usable heuristic results (0 for an empty GEMM) */
+  int chosen;         /* index of the plan's algorithm in that list, best-ranked first (-1: empty GEMM) */
+  int timed;          /* 1: the fastest measured at plan time; 0: GDN_LINEAR_ALGO, a single candidate or no scratch */
+  float us[GDN_LINEAR_MAX_CANDIDATES];      /* plan-time GPU time of each candidate when timed (< 0: it failed to run) */
+  size_t workspace[GDN_LINEAR_MAX_CANDIDATES]; /* bytes each candidate asks for */
+  unsigned char algo[GDN_LINEAR_ALGO_BYTES];   /* the chosen cublasLtMatmulAlgo_t, opaque (compare with memcmp) */
+} gdn_linear_algo_info;
+gdn_status gdn_linear_algo_info_of(const gdn_linear_config *cfg, gdn_linear_algo_info *info);
 
 gdn_status gdn_linear_launch(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaStream_t stream);
 /* Captures the matmul (and the bias kernel, if unfused) into `graph` after deps via the

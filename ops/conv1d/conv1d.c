@@ -164,12 +164,17 @@ gdn_status gdn_conv1d_plan(const gdn_conv1d_args *args, const gdn_device_info *d
   int64_t th = (groups + 31) / 32 * 32;
   c.threads = (int)(th < 128 ? th : 128);
   int64_t blocks_y = (groups + c.threads - 1) / c.threads;
-  /* Longest token tile that still gives a few blocks per SM (the window is re-read once
-   * per tile, so longer tiles read less). */
-  int64_t target = 4 * (int64_t)(dev->sm_count > 0 ? dev->sm_count : 1);
+  /* Longest token tile (the W-1 halo rows are re-read once per tile) whose grid still keeps
+   * GDN_CONV1D_INFLIGHT_BYTES of loads in flight per SM: every thread has STEP row loads of
+   * vec elements outstanding, and the launch bounds guarantee MIN_BLOCKS x MAX_THREADS
+   * resident threads per SM (more threads would not be resident at once). */
+  const int64_t es = (int64_t)gdn_dtype_size(args->mixed.dtype);
+  int64_t per_sm = (GDN_CONV1D_INFLIGHT_BYTES + GDN_CONV1D_STEP * c.vec * es - 1) / (GDN_CONV1D_STEP * c.vec * es);
+  if (per_sm > GDN_CONV1D_MIN_BLOCKS * GDN_CONV1D_MAX_THREADS) per_sm = GDN_CONV1D_MIN_BLOCKS * GDN_CONV1D_MAX_THREADS;
+  const int64_t target = ((dev->sm_count > 0 ? dev->sm_count : 1) * per_sm + c.threads - 1) / c.threads; /* blocks */
   c.tile_tokens = 16;
-  const int tiles[3] = {64, 32, 16};
-  for (int i = 0; i < 3; ++i) {
+  const int tiles[4] = {128, 64, 32, 16};
+  for (int i = 0; i < 4; ++i) {
     int64_t bx = ((int64_t)args->batch.max_tokens + tiles[i] - 1) / tiles[i];
     if (bx * blocks_y >= target) {
       c.tile_tokens = tiles[i];

@@ -1,13 +1,22 @@
 /* Causal depthwise conv1d + SiLU with a conv-state pool: kernel, launch, graph node.
  *
  * Block (x = token tile, y = channel tile); each thread owns `VEC` consecutive channels
- * and walks the tokens of its tile in order, keeping the W-1 previous inputs in registers.
+ * (one 16-byte access per token at VEC 8 for 16-bit data) and walks the tokens of its tile
+ * in order, keeping the W-1 previous inputs (the window) in registers. The op is a stream:
+ * per token it reads D inputs and writes D outputs, so what matters is bytes in flight.
+ * A thread issues the loads of GDN_CONV1D_STEP consecutive rows before it uses any of
+ * them (STEP x 16 bytes outstanding per thread; the plan sizes the grid so an SM holds
+ * ~GDN_CONV1D_INFLIGHT_BYTES of them). Rows past the range re-read its last row (always a
+ * valid address, no branch) and are not stored. The window is kept as raw 16-bit vectors
+ * (converted at each use: a few more instructions per token, but 12 registers instead of 24: it
+ * keeps the kernel within 128 registers without spills).
  * A tile may hold several sequences; for each one the block computes tokens [lo, hi):
  *   - the block whose tile holds the sequence's first token s0 (the "owner") computes
  *     [s0, min(s1, max(tile_end, s0+W-1))): it alone needs the old conv state, and it
  *     writes the new state after reading the old one (same thread, same channels);
  *   - any later tile computes [max(tile_start, s0+W-1), min(s1, tile_end)), whose window
- *     lies inside the sequence, so it never touches the state.
+ *     (the halo: the W-1 rows before lo, re-read from L2 after the previous tile read
+ *     them) lies inside the sequence, so it never touches the state.
  * Hence no (slot, channel) state entry is read and written by different threads. */
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -19,13 +28,15 @@
 
 namespace {
 
-template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS) conv1d_kernel(const gdn_conv1d_params p) {
+template <typename T, int W, int VEC>
+__global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS, GDN_CONV1D_MIN_BLOCKS) conv1d_kernel(const gdn_conv1d_params p) {
+  typedef gdn_vec<T, VEC> vec_t;
   const gdn_batch_header *hdr = p.header;
   const int status = hdr->status, num_seqs = hdr->num_seqs, num_tokens = hdr->num_tokens;
   if (status != 0 || num_seqs < 0 || num_seqs > p.max_seqs || num_tokens < 0 || num_tokens > p.max_tokens) return;
-  const int a = blockIdx.x * p.tile;
+  const int a = blockIdx.x * p.tile; /* < max_tokens: the grid has ceil(max_tokens / tile) tiles */
   if (a >= num_tokens || num_seqs == 0) return;
-  const int b = min(a + p.tile, num_tokens);
+  const int b = (int)min((int64_t)a + p.tile, (int64_t)num_tokens);
   const int c0 = (blockIdx.y * blockDim.x + threadIdx.x) * VEC;
   if (c0 >= p.D) return;
 
@@ -80,40 +91,48 @@ template <typename T, int W, int VEC> __global__ void __launch_bounds__(GDN_CONV
     if (p.state == nullptr) slot = GDN_PAD_SLOT;
     if (slot < GDN_PAD_SLOT || (slot != GDN_PAD_SLOT && slot >= p.num_slots)) continue; /* out of range: skip */
 
-    /* Window: inputs at lo-W+1 .. lo-1. Before s0 (owner only, lo = s0) they are the old
-     * state, entry W-1 + pos - s0 (= j), or zeros without a slot. */
+    /* r[0, W-1): the window, inputs at lo-W+1 .. lo-1, kept as raw 16-bit vectors. Before
+     * s0 (owner only, lo = s0) they are the old state, entry W-1 + pos - s0 (= j), or zeros
+     * without a slot. r[W-1, W-1+STEP): the rows of one step. */
     T *st = slot >= 0 ? reinterpret_cast<T *>(p.state) + (int64_t)slot * p.st_slot + c0 : nullptr;
-    float win[W - 1][VEC];
+    vec_t r[W - 1 + GDN_CONV1D_STEP];
 #pragma unroll
     for (int j = 0; j < W - 1; ++j) {
       const int pos = lo - (W - 1) + j;
       if (pos >= s0) {
-        gdn_load_vec<T, VEC>(mixed + (int64_t)pos * p.mixed_row, win[j]);
+        r[j] = *reinterpret_cast<const vec_t *>(mixed + (int64_t)pos * p.mixed_row);
       } else if (st != nullptr) {
-        gdn_load_vec<T, VEC>(st + (int64_t)(W - 1 + pos - s0) * p.st_tok, win[j]);
+        r[j] = *reinterpret_cast<const vec_t *>(st + (int64_t)(W - 1 + pos - s0) * p.st_tok);
       } else {
 #pragma unroll
-        for (int i = 0; i < VEC; ++i) win[j][i] = 0.0f;
+        for (int i = 0; i < VEC; ++i) r[j].v[i] = gdn_from_float<T>(0.0f);
       }
     }
-    for (int t = lo; t < hi; ++t) {
-      float x[VEC], y[VEC];
-      gdn_load_vec<T, VEC>(mixed + (int64_t)t * p.mixed_row, x);
+    for (int t = lo; t < hi; t += GDN_CONV1D_STEP) {
+      /* All STEP loads first, so they are in flight together. */
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) {
-        float acc = bias[i];
-#pragma unroll
-        for (int j = 0; j < W - 1; ++j) acc = fmaf(w[i][j], win[j][i], acc);
-        acc = fmaf(w[i][W - 1], x[i], acc);
-        y[i] = gdn_silu(acc);
+      for (int u = 0; u < GDN_CONV1D_STEP; ++u) {
+        const int row = min(t + u, hi - 1);
+        r[W - 1 + u] = *reinterpret_cast<const vec_t *>(mixed + (int64_t)row * p.mixed_row);
       }
-      gdn_store_vec<T, VEC>(out + (int64_t)t * out_t, y);
 #pragma unroll
-      for (int j = 0; j < W - 2; ++j)
+      for (int u = 0; u < GDN_CONV1D_STEP; ++u) {
+        float y[VEC];
 #pragma unroll
-        for (int i = 0; i < VEC; ++i) win[j][i] = win[j + 1][i];
+        for (int i = 0; i < VEC; ++i) {
+          float acc = bias[i];
 #pragma unroll
-      for (int i = 0; i < VEC; ++i) win[W - 2][i] = x[i];
+          for (int j = 0; j < W; ++j) acc = fmaf(w[i][j], gdn_to_float(r[u + j].v[i]), acc);
+          /* SiLU as gdn_silu, but with an approximate divide (2 instructions, <= 2 ulp of
+           * fp32, far below the one 16-bit rounding that follows): the IEEE division
+           * nearly doubles the instructions per token, which at 4 TB/s would leave this
+           * stream issue-bound. Exact for x -> +inf, -0 for x -> -inf. */
+          y[i] = __fdividef(acc, 1.f + __expf(-acc));
+        }
+        if (t + u < hi) gdn_store_vec<T, VEC>(out + (int64_t)(t + u) * out_t, y);
+      }
+#pragma unroll
+      for (int j = 0; j < W - 1; ++j) r[j] = r[GDN_CONV1D_STEP + j];
     }
     /* New state, entry j = x_{len-(W-1)+j}: a raw copy from mixed, or for a sequence shorter
      * than W-1 from old entry j + len. Written in increasing j, so every old entry read

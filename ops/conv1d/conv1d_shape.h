@@ -10,7 +10,12 @@ extern "C" {
 
 #define GDN_CONV1D_MAX_WIDTH 4
 #define GDN_CONV1D_MAX_TILE 4096
-#define GDN_CONV1D_MAX_THREADS 256 /* __launch_bounds__ of the kernel */
+#define GDN_CONV1D_MAX_THREADS 256 /* __launch_bounds__ of the kernel: at most 256 threads, */
+#define GDN_CONV1D_MIN_BLOCKS 2     /* and registers for 2 such blocks per SM (<= 128 per thread) */
+#define GDN_CONV1D_STEP 8           /* tokens whose row loads a thread issues together */
+/* Loads the grid should keep in flight per SM: DRAM at ~4 TB/s (half of it reads) over 132
+ * SMs with ~1 us of loaded latency needs ~16 KB per SM; twice that for margin. */
+#define GDN_CONV1D_INFLIGHT_BYTES (32 << 10)
 
 typedef struct gdn_conv1d_shape_t {
   int Hk, K, Hv, V, D, W, num_slots;

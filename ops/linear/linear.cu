@@ -1,5 +1,6 @@
-/* Linear on cuBLASLt: plan (handle, descriptors, one heuristic algorithm, workspace),
- * eager launch and graph node (stream capture into the caller's graph).
+/* Linear on cuBLASLt: plan (handle, descriptors, the algorithm chosen once among the
+ * heuristic's candidates, workspace), eager launch and graph node (stream capture into the
+ * caller's graph).
  *
  * Row-major Y[T,N] = X[T,Kin] W[N,Kin]^T is, in cuBLASLt's column-major terms,
  * D[N x T] = op(A) B with A = W seen as Kin x N (ld = W row stride), transa = T,
@@ -7,6 +8,7 @@
  * the "TN" GEMM, and the epilogue bias (one value per row of D) is per output feature. */
 #include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +33,10 @@ struct gdn_linear_config {
   gdn_dtype dtype, bias_dtype;
   int has_bias, accumulate, fused_bias, empty;
   unsigned align_x, align_w, align_y, align_b; /* pointer alignments the algorithm was chosen for */
+  gdn_linear_algo_info info;                   /* how the algorithm was chosen */
 };
+
+static_assert(sizeof(cublasLtMatmulAlgo_t) == GDN_LINEAR_ALGO_BYTES, "GDN_LINEAR_ALGO_BYTES");
 
 namespace {
 
@@ -156,13 +161,18 @@ cublasStatus_t make_desc(gdn_linear_config *c, int fused_bias, cudaDataType_t bi
   return s;
 }
 
-/* One heuristic query for the current descriptor. Returns cuBLASLt's status; *found is 1
- * only with a usable algorithm (status SUCCESS, one result, result state SUCCESS). */
-cublasStatus_t query_algo(gdn_linear_config *c, cublasLtMatmulPreference_t pref, int *found, cublasLtMatmulHeuristicResult_t *res) {
+/* One heuristic query for the current descriptor: the usable results (result state
+ * SUCCESS), best-ranked first, up to GDN_LINEAR_MAX_CANDIDATES in res[0, *count). Returns
+ * cuBLASLt's status; *count is 0 unless it is SUCCESS. */
+cublasStatus_t query_algos(gdn_linear_config *c, cublasLtMatmulPreference_t pref, cublasLtMatmulHeuristicResult_t *res, int *count) {
   int n = 0;
-  memset(res, 0, sizeof *res);
-  cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(c->lt, c->desc, c->la, c->lb, c->lc, c->lc, pref, 1, res, &n);
-  *found = s == CUBLAS_STATUS_SUCCESS && n > 0 && res->state == CUBLAS_STATUS_SUCCESS;
+  memset(res, 0, sizeof *res * GDN_LINEAR_MAX_CANDIDATES);
+  cublasStatus_t s =
+      cublasLtMatmulAlgoGetHeuristic(c->lt, c->desc, c->la, c->lb, c->lc, c->lc, pref, GDN_LINEAR_MAX_CANDIDATES, res, &n);
+  *count = 0;
+  if (s != CUBLAS_STATUS_SUCCESS) return s;
+  for (int i = 0; i < n && i < GDN_LINEAR_MAX_CANDIDATES; ++i)
+    if (res[i].state == CUBLAS_STATUS_SUCCESS) res[(*count)++] = res[i];
   return s;
 }
 
@@ -170,12 +180,13 @@ cublasStatus_t query_algo(gdn_linear_config *c, cublasLtMatmulPreference_t pref,
  * the algorithm may rely on, and split-K only with fp32 partial sums (NONE or
  * COMPUTE_TYPE): INPLACE and OUTPUT_TYPE reduce partial sums in the 16-bit output type,
  * i.e. extra roundings that break the "fp32 accumulation" this op promises. */
-gdn_status make_pref(const gdn_linear_config *c, cublasLtMatmulPreference_t *pref) {
+gdn_status make_pref(const gdn_linear_config *c, cublasLtMatmulPreference_t *pref, uint64_t *cap) {
   uint64_t max_ws = GDN_LINEAR_MAX_WORKSPACE;
   int mb = 0, r = gdn_param_int(GDN_PARAM_LINEAR_WORKSPACE_MB, &mb);
   if (r < 0) return GDN_ERROR_INVALID_ARGUMENT; /* gdn_param_int recorded the detail */
   if (r > 0 && (mb < 0 || mb > 4096)) return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_LINEAR_WORKSPACE_MB=%d is outside 0..4096", mb);
   if (r > 0) max_ws = (uint64_t)mb << 20;
+  *cap = max_ws;
   LT_TRY(cublasLtMatmulPreferenceCreate(pref));
   uint32_t al[4] = {c->align_w, c->align_x, c->align_y, c->align_y};
   uint32_t red = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
@@ -200,19 +211,19 @@ gdn_status make_pref(const gdn_linear_config *c, cublasLtMatmulPreference_t *pre
  * tried and goes to the bias kernel. A same-dtype bias is tried fused first; if cuBLASLt
  * offers nothing for it (any status, 0 results), the plain GEMM + bias kernel is used. */
 gdn_status choose_algo(const gdn_linear_args *a, gdn_linear_config *c, cublasLtMatmulPreference_t pref,
-                       cublasLtMatmulHeuristicResult_t *res) {
-  int found = 0;
+                       cublasLtMatmulHeuristicResult_t *res, int *count) {
+  *count = 0;
   char fused_note[128] = "";
   if (c->has_bias && c->bias_dtype == c->dtype) {
     cublasStatus_t fs = make_desc(c, 1, cuda_type(c->bias_dtype), a->bias.data);
-    if (fs == CUBLAS_STATUS_SUCCESS) fs = query_algo(c, pref, &found, res);
-    if (!found) snprintf(fused_note, sizeof fused_note, "; nor for the fused-bias epilogue (%s)", cublasLtGetStatusName(fs));
+    if (fs == CUBLAS_STATUS_SUCCESS) fs = query_algos(c, pref, res, count);
+    if (*count == 0) snprintf(fused_note, sizeof fused_note, "; nor for the fused-bias epilogue (%s)", cublasLtGetStatusName(fs));
   }
-  c->fused_bias = found;
-  if (found) return GDN_SUCCESS;
+  c->fused_bias = *count > 0;
+  if (*count > 0) return GDN_SUCCESS;
   LT_TRY(make_desc(c, 0, CUDA_R_32F, NULL));
-  cublasStatus_t s = query_algo(c, pref, &found, res);
-  if (found) return GDN_SUCCESS;
+  cublasStatus_t s = query_algos(c, pref, res, count);
+  if (*count > 0) return GDN_SUCCESS;
   if (s != CUBLAS_STATUS_SUCCESS && s != CUBLAS_STATUS_NOT_SUPPORTED) {
     /* The plain TN GEMM descriptor itself was refused: a bug or an unexpected library limit. */
     return gdn_fail(GDN_ERROR_CUBLAS,
@@ -227,6 +238,163 @@ gdn_status choose_algo(const gdn_linear_args *a, gdn_linear_config *c, cublasLtM
                   (long long)c->ldw, (long long)c->ldy, c->align_x, c->align_w, c->align_y, fused_note);
 }
 
+/* ---- plan-time selection among the heuristic's candidates */
+
+/* Everything the heuristic list and the timing depend on; zero-filled, compared bytewise. */
+typedef struct algo_key {
+  int device, dtype, bias_dtype, has_bias, fused_bias, accumulate;
+  int64_t T, N, Kin, ldx, ldw, ldy;
+  unsigned align_x, align_w, align_y, align_b;
+  uint64_t ws_cap;
+} algo_key;
+
+typedef struct algo_choice {
+  algo_key key;
+  int count, chosen, timed;
+  float us[GDN_LINEAR_MAX_CANDIDATES];
+} algo_choice;
+
+/* The process's choices: one per GEMM and device, so every plan of a GEMM agrees. */
+#define ALGO_CACHE 256
+pthread_mutex_t g_choice_lock = PTHREAD_MUTEX_INITIALIZER;
+algo_choice g_choices[ALGO_CACHE];
+int g_num_choices;
+
+/* The remembered choice for `key` over `count` candidates into *out; 0 when there is none. */
+int find_choice(const algo_key *key, int count, algo_choice *out) {
+  int found = 0;
+  pthread_mutex_lock(&g_choice_lock);
+  for (int i = 0; i < g_num_choices && !found; ++i)
+    if (memcmp(&g_choices[i].key, key, sizeof *key) == 0 && g_choices[i].count == count) {
+      *out = g_choices[i];
+      found = 1;
+    }
+  pthread_mutex_unlock(&g_choice_lock);
+  return found;
+}
+
+/* Remembers *ch, or when another thread got there first replaces *ch with its choice.
+ * Returns 0 when the table is full (nothing remembered). */
+int keep_choice(algo_choice *ch) {
+  int kept = 1, found = 0;
+  pthread_mutex_lock(&g_choice_lock);
+  for (int i = 0; i < g_num_choices && !found; ++i)
+    if (memcmp(&g_choices[i].key, &ch->key, sizeof ch->key) == 0 && g_choices[i].count == ch->count) {
+      *ch = g_choices[i];
+      found = 1;
+    }
+  if (!found) {
+    if (g_num_choices < ALGO_CACHE) g_choices[g_num_choices++] = *ch;
+    else kept = 0;
+  }
+  pthread_mutex_unlock(&g_choice_lock);
+  return kept;
+}
+
+/* Every candidate once untimed (its kernels load lazily; the clocks ramp), then once each
+ * between events, on the plan's stream, into a scratch output: us[i] is the GPU time, < 0
+ * where the matmul failed. Reads x, w, bias and (accumulate) y; writes only the scratch
+ * output and workspace. Returns 0 when nothing could be timed (no scratch memory, a
+ * failed event). */
+int time_candidates(const gdn_linear_args *a, const gdn_linear_config *c, const cublasLtMatmulHeuristicResult_t *res,
+                    int count, float *us) {
+  size_t ws = 0;
+  for (int i = 0; i < count; ++i) ws = res[i].workspaceSize > ws ? res[i].workspaceSize : ws;
+  const size_t out_bytes = (size_t)c->T * (size_t)c->ldy * gdn_dtype_size(c->dtype);
+  void *out = NULL, *work = NULL;
+  cudaEvent_t ev[2 * GDN_LINEAR_MAX_CANDIDATES];
+  int nev = 0, ok = 1;
+  if (cudaMalloc(&out, out_bytes) != cudaSuccess) out = NULL, ok = 0;
+  if (ok && ws > 0 && cudaMalloc(&work, ws) != cudaSuccess) work = NULL, ok = 0;
+  if (!ok) cudaGetLastError(); /* the failed allocation is not the caller's error */
+  for (int i = 0; ok && i < 2 * count; ++i) {
+    ok = cudaEventCreate(&ev[i]) == cudaSuccess;
+    if (!ok) cudaGetLastError();
+    nev += ok;
+  }
+  const float alpha = 1.0f, beta = a->accumulate ? 1.0f : 0.0f;
+  cublasStatus_t st[GDN_LINEAR_MAX_CANDIDATES];
+  for (int pass = 0; ok && pass < 2; ++pass)
+    for (int i = 0; i < count; ++i) {
+      if (pass == 1) ok = ok && cudaEventRecord(ev[2 * i], c->capture) == cudaSuccess;
+      /* C = y (read when accumulating), D = the scratch: same layout, out of place. */
+      cublasStatus_t s = cublasLtMatmul(c->lt, c->desc, &alpha, a->w.data, c->la, a->x.data, c->lb, &beta, a->y.data, c->lc,
+                                        out, c->lc, &res[i].algo, work, res[i].workspaceSize, c->capture);
+      if (pass == 0) st[i] = s;
+      if (pass == 1) ok = ok && cudaEventRecord(ev[2 * i + 1], c->capture) == cudaSuccess;
+    }
+  const int synced = cudaStreamSynchronize(c->capture) == cudaSuccess; /* before the scratch is freed */
+  ok = ok && synced;
+  for (int i = 0; ok && i < count; ++i) {
+    float ms = 0.0f;
+    if (st[i] != CUBLAS_STATUS_SUCCESS || cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]) != cudaSuccess) ms = -1e-3f;
+    us[i] = ms * 1000.0f;
+  }
+  for (int i = 0; i < nev; ++i) cudaEventDestroy(ev[i]);
+  if (work != NULL) cudaFree(work);
+  if (out != NULL) cudaFree(out);
+  return ok;
+}
+
+/* Fixes c->algo among res[0, count) (GDN_LINEAR_ALGO, the remembered choice, or timing). */
+gdn_status select_algo(const gdn_linear_args *a, gdn_linear_config *c, const cublasLtMatmulHeuristicResult_t *res, int count,
+                       uint64_t ws_cap) {
+  int k = -1, r = gdn_param_int(GDN_PARAM_LINEAR_ALGO, &k);
+  if (r < 0) return GDN_ERROR_INVALID_ARGUMENT; /* gdn_param_int recorded the detail */
+  if (k < -1 || k >= GDN_LINEAR_MAX_CANDIDATES)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_LINEAR_ALGO=%d is outside -1..%d", k, GDN_LINEAR_MAX_CANDIDATES - 1);
+  algo_choice ch;
+  memset(&ch, 0, sizeof ch);
+  ch.key.device = c->device;
+  ch.key.dtype = (int)c->dtype;
+  ch.key.bias_dtype = c->has_bias ? (int)c->bias_dtype : -1;
+  ch.key.has_bias = c->has_bias;
+  ch.key.fused_bias = c->fused_bias;
+  ch.key.accumulate = c->accumulate;
+  ch.key.T = c->T;
+  ch.key.N = c->N;
+  ch.key.Kin = c->Kin;
+  ch.key.ldx = c->ldx;
+  ch.key.ldw = c->ldw;
+  ch.key.ldy = c->ldy;
+  ch.key.align_x = c->align_x;
+  ch.key.align_w = c->align_w;
+  ch.key.align_y = c->align_y;
+  ch.key.align_b = c->align_b;
+  ch.key.ws_cap = ws_cap;
+  ch.count = count;
+  if (k >= 0) {
+    ch.chosen = k < count ? k : count - 1;
+  } else if (count > 1 && !find_choice(&ch.key, count, &ch)) {
+    pthread_mutex_lock(&g_choice_lock);
+    const int room = g_num_choices < ALGO_CACHE;
+    pthread_mutex_unlock(&g_choice_lock);
+    if (room && time_candidates(a, c, res, count, ch.us)) {
+      ch.timed = 1;
+      for (int i = 1; i < count; ++i)
+        if (ch.us[i] >= 0 && (ch.us[ch.chosen] < 0 || ch.us[i] < ch.us[ch.chosen])) ch.chosen = i;
+    }
+    /* The untimed fallback (no scratch) is remembered too; with the table full, the
+     * heuristic's first, as for every later plan of this GEMM. */
+    if (!keep_choice(&ch)) {
+      ch.chosen = 0;
+      ch.timed = 0;
+    }
+  }
+  c->algo = res[ch.chosen].algo;
+  c->workspace_bytes = res[ch.chosen].workspaceSize;
+  gdn_linear_algo_info *in = &c->info;
+  in->num_candidates = count;
+  in->chosen = ch.chosen;
+  in->timed = ch.timed;
+  for (int i = 0; i < count; ++i) {
+    in->us[i] = ch.timed ? ch.us[i] : 0.0f;
+    in->workspace[i] = res[i].workspaceSize;
+  }
+  memcpy(in->algo, &c->algo, sizeof c->algo);
+  return GDN_SUCCESS;
+}
+
 gdn_status plan_into(const gdn_linear_args *a, gdn_linear_config *c) {
   c->T = a->x.sizes[0];
   c->N = a->w.sizes[0];
@@ -236,6 +404,7 @@ gdn_status plan_into(const gdn_linear_args *a, gdn_linear_config *c) {
   c->bias_dtype = c->has_bias ? a->bias.dtype : a->x.dtype;
   c->accumulate = a->accumulate;
   GDN_CUDA_TRY(cudaGetDevice(&c->device));
+  c->info.chosen = -1;
   if (c->T == 0 || c->N == 0) {
     c->empty = 1; /* nothing to compute; add_node adds an empty node */
     return GDN_SUCCESS;
@@ -255,15 +424,16 @@ gdn_status plan_into(const gdn_linear_args *a, gdn_linear_config *c) {
   LT_TRY(cublasLtMatrixLayoutCreate(&c->lc, t, (uint64_t)c->N, (uint64_t)c->T, c->ldy));
 
   cublasLtMatmulPreference_t pref = NULL;
-  GDN_TRY(make_pref(c, &pref));
-  cublasLtMatmulHeuristicResult_t res;
-  gdn_status st = choose_algo(a, c, pref, &res);
+  uint64_t ws_cap = 0;
+  GDN_TRY(make_pref(c, &pref, &ws_cap));
+  cublasLtMatmulHeuristicResult_t res[GDN_LINEAR_MAX_CANDIDATES];
+  int count = 0;
+  gdn_status st = choose_algo(a, c, pref, res, &count);
   cublasLtMatmulPreferenceDestroy(pref);
   GDN_TRY(st);
-  c->algo = res.algo;
-  c->workspace_bytes = res.workspaceSize;
-  if (c->workspace_bytes > 0) GDN_CUDA_TRY(cudaMalloc(&c->workspace, c->workspace_bytes));
   GDN_CUDA_TRY(cudaStreamCreateWithFlags(&c->capture, cudaStreamNonBlocking));
+  GDN_TRY(select_algo(a, c, res, count, ws_cap));
+  if (c->workspace_bytes > 0) GDN_CUDA_TRY(cudaMalloc(&c->workspace, c->workspace_bytes));
   return GDN_SUCCESS;
 }
 
@@ -301,6 +471,13 @@ extern "C" gdn_status gdn_linear_plan(const gdn_linear_args *args, const gdn_dev
 extern "C" size_t gdn_linear_workspace_bytes(const gdn_linear_config *c) { return c != NULL ? c->workspace_bytes : 0; }
 
 extern "C" int gdn_linear_bias_fused(const gdn_linear_config *c) { return c != NULL && c->has_bias && c->fused_bias; }
+
+extern "C" gdn_status gdn_linear_algo_info_of(const gdn_linear_config *c, gdn_linear_algo_info *info) {
+  gdn_clear_last_error();
+  if (c == NULL || info == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "linear_algo_info: plan and info must not be NULL");
+  *info = c->info;
+  return GDN_SUCCESS;
+}
 
 extern "C" gdn_status gdn_linear_launch(const gdn_linear_args *args, const gdn_linear_config *cfg, cudaStream_t stream) {
   gdn_clear_last_error();

@@ -1,7 +1,9 @@
 /* conv1d + SiLU with the conv-state pool vs the float64 reference: varlen batches with
- * short sequences (shorter than W-1), slot -1, untouched slots, strided outputs, several
- * tile sizes (the owner block crossing tile ends), eager + graph, two consecutive batches
- * (state carried over), invalid batch status (nothing written).
+ * short sequences (shorter than W-1, empty, many in one tile), slot -1, slots outside the
+ * pool (that sequence skipped: its rows stay poison), untouched slots, strided outputs,
+ * several tile sizes (tiles not dividing T, the owner block crossing tile ends, partial
+ * row steps), channel blocks not dividing D, eager + graph, two consecutive batches (state
+ * carried over), invalid batch status (nothing written). Outputs start poisoned.
  *
  * Tolerance: inputs, weights, bias and state are exactly representable (rounded on the
  * host); the kernel sums <= 4 products in fp32 and rounds once to the output dtype, so an
@@ -25,7 +27,13 @@ typedef struct conv_case {
   int tile;                /* 0: planned */
   int use_state, no_slots;
   int expect_vec;          /* 0: don't check */
+  int threads;             /* 0: planned */
+  int nseq;                /* 0: the default batch below */
+  const int *lens, *slots; /* nseq entries; a slot outside [-1, num_slots) skips that sequence */
+  int num_slots;           /* 0: 8 */
 } conv_case;
+
+#define MAX_SEQS 16
 
 static uint16_t *download_raw(const void *dev, size_t n) {
   uint16_t *h = (uint16_t *)gdn_xmalloc(n * 2);
@@ -42,16 +50,17 @@ typedef struct outbuf {
   void *dev;
 } outbuf;
 
-/* Compares valid rows with ref [T, D]; every other element (pad rows, gaps) must still be poison. */
+/* Compares valid rows with ref [T, D]; every other element (pad rows, gaps, rows of skipped
+ * sequences: skip[t] != 0) must still be poison. */
 static void check_out(const conv_case *c, const char *what, const outbuf *o, int T, int T_cap, int D, const double *ref,
-                      const char *tag) {
+                      const char *skip, const char *tag) {
   uint16_t *raw = download_raw(o->dev, o->elems);
   size_t n = (size_t)T * o->H * o->hd;
   double *got = gdn_dalloc(n ? n : 1), *want = gdn_dalloc(n ? n : 1);
   size_t k = 0, bad_poison = 0;
   char *valid = (char *)calloc(o->elems, 1);
   for (int t = 0; t < T; ++t)
-    for (int h = 0; h < o->H; ++h)
+    for (int h = 0; h < o->H && !skip[t]; ++h)
       for (int d = 0; d < o->hd; ++d) {
         size_t idx = (size_t)t * o->st + (size_t)h * o->sh + d;
         valid[idx] = 1;
@@ -75,13 +84,22 @@ static void check_out(const conv_case *c, const char *what, const outbuf *o, int
 }
 
 static void run_case(const conv_case *c, gdn_rng *rng, cudaStream_t stream) {
-  const int lens[] = {1, 0, 2, 3, 64, 100, 17};
-  const int slots_h[] = {3, 1, -1, 0, 5, 2, 6};
-  const int N = 7, num_slots = 8;
-  int32_t cu[8];
+  static const int def_lens[] = {1, 0, 2, 3, 64, 100, 17};
+  static const int def_slots[] = {3, 1, -1, 0, 5, 2, 6};
+  const int N = c->nseq ? c->nseq : 7, num_slots = c->num_slots ? c->num_slots : 8;
+  const int *lens = c->nseq ? c->lens : def_lens, *slots_h = c->nseq ? c->slots : def_slots;
+  int32_t cu[MAX_SEQS + 1], ref_slots_h[MAX_SEQS];
   cu[0] = 0;
-  for (int i = 0; i < N; ++i) cu[i + 1] = cu[i] + lens[i];
+  for (int i = 0; i < N; ++i) {
+    cu[i + 1] = cu[i] + lens[i];
+    /* The reference indexes its pool by slot: a skipped sequence runs there without one. */
+    ref_slots_h[i] = slots_h[i] < -1 || slots_h[i] >= num_slots ? -1 : slots_h[i];
+  }
   const int T = cu[N], T_cap = T + 13, W = c->W, S = W - 1;
+  char *skip = (char *)calloc((size_t)T_cap, 1);
+  for (int i = 0; i < N; ++i)
+    if (c->use_state && !c->no_slots && ref_slots_h[i] != slots_h[i])
+      for (int t = cu[i]; t < cu[i + 1]; ++t) skip[t] = 1;
   const int HkK = c->Hk * c->K, D = 2 * HkK + c->Hv * c->V;
   const int Dtot = D + c->extra_cols;
   const int64_t row = Dtot + c->row_pad;
@@ -154,11 +172,12 @@ static void run_case(const conv_case *c, gdn_rng *rng, cudaStream_t stream) {
   gdn_conv1d_config cfg;
   CHECK_OK(gdn_conv1d_plan(&a, &dev, &cfg));
   if (c->tile > 0) cfg.tile_tokens = c->tile;
+  if (c->threads > 0) cfg.threads = c->threads;
   if (c->expect_vec) CHECK(cfg.vec == c->expect_vec, "%s: planned vec %d, expected %d", c->name, cfg.vec, c->expect_vec);
   printf("  %s: D %d W %d T %d vec %d threads %d tile %d\n", c->name, D, W, T, cfg.vec, cfg.threads, cfg.tile_tokens);
 
   double *out_ref = gdn_dalloc((size_t)T * D);
-  const int32_t *ref_slots = c->no_slots ? NULL : slots_h;
+  const int32_t *ref_slots = c->no_slots ? NULL : ref_slots_h;
   double *ref_state = c->use_state ? state_ref : NULL;
 
   /* Pass 1: eager. */
@@ -167,7 +186,7 @@ static void run_case(const conv_case *c, gdn_rng *rng, cudaStream_t stream) {
   CHECK_OK(gdn_conv1d_launch(&a, &cfg, stream));
   CUDA_OK(cudaStreamSynchronize(stream));
   const char *names[3] = {"q", "k", "v"};
-  for (int i = 0; i < 3; ++i) check_out(c, names[i], &o[i], T, T_cap, D, out_ref, "eager");
+  for (int i = 0; i < 3; ++i) check_out(c, names[i], &o[i], T, T_cap, D, out_ref, skip, "eager");
 
   /* State: used slots == reference (bit-exact copies), every other element untouched. */
   uint16_t *st1 = download_raw(state_d, nst);
@@ -201,13 +220,14 @@ static void run_case(const conv_case *c, gdn_rng *rng, cudaStream_t stream) {
     gdn_ref_conv1d(N, cu, ref_slots, D, W, x, w, c->bias_mode ? bias : NULL, ref_state, out_ref);
     CUDA_OK(cudaGraphLaunch(exec, stream));
     CUDA_OK(cudaStreamSynchronize(stream));
-    for (int i = 0; i < 3; ++i) check_out(c, names[i], &o[i], T, T_cap, D, out_ref, pass == 2 ? "graph pass 2" : "graph pass 3");
+    for (int i = 0; i < 3; ++i)
+      check_out(c, names[i], &o[i], T, T_cap, D, out_ref, skip, pass == 2 ? "graph pass 2" : "graph pass 3");
   }
   uint16_t *st3 = download_raw(state_d, nst);
   st_bad = 0;
   if (c->use_state && !c->no_slots)
     for (int n = 0; n < N; ++n) {
-      int s = slots_h[n];
+      int s = ref_slots_h[n];
       if (s < 0) continue;
       for (size_t e = 0; e < (size_t)S * D; ++e)
         if (widen(c->dt, st3[(size_t)s * slot_stride + e]) != state_ref[(size_t)s * S * D + e]) ++st_bad;
@@ -251,6 +271,7 @@ static void run_case(const conv_case *c, gdn_rng *rng, cudaStream_t stream) {
   free(state_h);
   free(state_ref);
   free(out_ref);
+  free(skip);
 }
 
 int main(void) {
@@ -259,16 +280,38 @@ int main(void) {
   gdn_rng_seed(&rng, gdn_test_seed("test_conv1d"));
   cudaStream_t stream;
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  /* Many short sequences (several per tile, lengths 0..W and just above), slots -1 and
+   * outside the pool (num_slots 12: 12 and -2 are skipped), one sequence over several
+   * tiles with a partial last row step. */
+  static const int short_lens[] = {1, 3, 2, 1, 0, 4, 5, 1, 2, 3, 9, 1, 37, 6};
+  static const int short_slots[] = {0, -1, 2, 3, 4, 12, 5, -1, 7, 1, 6, -2, 8, 9};
+  /* Sequences starting 1, 2 and 3 tokens before a tile end (the owner computes past it), tile 4. */
+  static const int edge_lens[] = {3, 10, 1, 4, 5, 11};
+  static const int edge_slots[] = {1, 0, 3, -1, 2, 4};
   const conv_case cases[] = {
-      /* name        dt              wdt             bias W  Hk K   Hv V    extra rpad hpad tpad spad tile st ns vec */
-      {"bf16_w4",    GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1,   4, 2, 32, 4, 32,  40,   8,   0,   0,   0,   0,   1, 0, 8},
-      {"fp16_w4_t1", GDN_DTYPE_F16,  GDN_DTYPE_F32,  2,   4, 2, 32, 4, 32,  24,   0,   8,   8,   0,   1,   1, 0, 8},
-      {"bf16_w3_t2", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 0,   3, 1, 64, 2, 64,  8,    8,   0,   0,   16,  2,   1, 0, 0},
-      {"bf16_w2_v1", GDN_DTYPE_BF16, GDN_DTYPE_F32,  1,   2, 2, 16, 3, 16,  5,    1,   1,   0,   0,   5,   1, 0, 1},
-      {"bf16_nostate", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 2, 4, 2, 32, 4, 32,  40,   0,   0,   0,   0,   64,  0, 0, 8},
-      {"bf16_noslots", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1, 4, 2, 32, 4, 32,  40,   0,   0,   0,   0,   3,   1, 1, 8},
-      {"fp16_w4_v4", GDN_DTYPE_F16,  GDN_DTYPE_F16,  1,   4, 2, 12, 2, 20,  0,    4,   4,   0,   0,   7,   1, 0, 4},
-      {"bf16_qwen3next", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 0, 4, 16, 128, 32, 128, 64 + 32 * 128, 0, 0, 0, 0, 0, 1, 0, 8},
+      /* name        dt              wdt             bias W  Hk K   Hv V    extra rpad hpad tpad spad tile st ns vec thr nseq lens slots nslots */
+      {"bf16_w4",    GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1,   4, 2, 32, 4, 32,  40,   8,   0,   0,   0,   0,   1, 0, 8, 0, 0, NULL, NULL, 0},
+      {"fp16_w4_t1", GDN_DTYPE_F16,  GDN_DTYPE_F32,  2,   4, 2, 32, 4, 32,  24,   0,   8,   8,   0,   1,   1, 0, 8, 0, 0, NULL, NULL, 0},
+      {"bf16_w3_t2", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 0,   3, 1, 64, 2, 64,  8,    8,   0,   0,   16,  2,   1, 0, 0, 0, 0, NULL, NULL, 0},
+      {"bf16_w2_v1", GDN_DTYPE_BF16, GDN_DTYPE_F32,  1,   2, 2, 16, 3, 16,  5,    1,   1,   0,   0,   5,   1, 0, 1, 0, 0, NULL, NULL, 0},
+      {"bf16_nostate", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 2, 4, 2, 32, 4, 32,  40,   0,   0,   0,   0,   64,  0, 0, 8, 0, 0, NULL, NULL, 0},
+      {"bf16_noslots", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1, 4, 2, 32, 4, 32,  40,   0,   0,   0,   0,   3,   1, 1, 8, 0, 0, NULL, NULL, 0},
+      {"fp16_w4_v4", GDN_DTYPE_F16,  GDN_DTYPE_F16,  1,   4, 2, 12, 2, 20,  0,    4,   4,   0,   0,   7,   1, 0, 4, 0, 0, NULL, NULL, 0},
+      {"bf16_qwen3next", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 0, 4, 16, 128, 32, 128, 64 + 32 * 128, 0, 0, 0, 0, 0, 1, 0, 8, 0, 0, NULL, NULL, 0},
+      /* D = 664: 83 channel groups over 32-thread blocks (3 blocks, the last 19 threads);
+       * tile 5 divides neither T nor a sequence. */
+      {"bf16_short_varlen", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1, 4, 3, 64, 5, 56, 24, 0, 0, 0, 0, 5, 1, 0, 8, 32,
+       14, short_lens, short_slots, 12},
+      {"fp16_short_w3_t1", GDN_DTYPE_F16, GDN_DTYPE_F32, 2, 3, 3, 64, 5, 56, 0, 8, 0, 8, 8, 1, 1, 0, 8, 0,
+       14, short_lens, short_slots, 12},
+      {"bf16_short_w2_planned", GDN_DTYPE_BF16, GDN_DTYPE_F32, 0, 2, 3, 64, 5, 56, 8, 0, 0, 0, 0, 0, 1, 0, 8, 64,
+       14, short_lens, short_slots, 12},
+      {"bf16_short_nostate", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1, 4, 3, 64, 5, 56, 0, 0, 0, 0, 0, 3, 0, 0, 8, 0,
+       14, short_lens, short_slots, 12},
+      {"bf16_tile_edges", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1, 4, 2, 32, 4, 32, 8, 0, 0, 0, 0, 4, 1, 0, 8, 0,
+       6, edge_lens, edge_slots, 0},
+      {"bf16_tile_edges_v2", GDN_DTYPE_BF16, GDN_DTYPE_BF16, 1, 4, 2, 34, 4, 34, 2, 0, 0, 0, 0, 4, 1, 0, 2, 0,
+       6, edge_lens, edge_slots, 0},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_case(&cases[i], &rng, stream);
 

@@ -1,6 +1,9 @@
 /* Linear (cuBLASLt) vs the float64 reference: bf16/fp16, strided X and Y, bias in the
  * output dtype and fp32, accumulate, odd shapes; eager and graph (add_node after a
- * memcpy node, instantiate, replay twice); plan checks at launch; T = 0.
+ * memcpy node, instantiate, replay twice); plan checks at launch; T = 0. Plan-time algorithm
+ * selection: the same GEMM planned twice takes the same algorithm, the timed choice is the
+ * fastest measured, and every candidate of the heuristic's list (GDN_LINEAR_ALGO=k) meets
+ * the same bound; out-of-range and non-integer knob values are refused.
  *
  * Error bound, per element, derived from the path the plan took. Inputs (X, W, Y_old,
  * bias) are rounded to their device dtypes first, so they are exact in the reference.
@@ -33,6 +36,7 @@
  * inputs, so ~1.1 u for k = 3 (simulated 0.4-0.7 u). We require 2^-7 = 2u (bf16) /
  * 2^-9 = 4u (fp16); a missing bias gives ~0.3, a wrong weight ~1. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "gdn/linear.h"
 #include "gdn/reference.h"
@@ -126,6 +130,71 @@ static void check_bound_rejects_bugs(const lin_case *c, const double *y, const d
   double e = max_over_bound(bad, yref, bnd, (size_t)rows * N);
   CHECK(e > 1.0, "%s: the bound accepts a wrong weight row (max error / bound %.3g)", c->name, e);
   free(bad);
+}
+
+/* The plan's algorithm choice (see the header comment); y is reset from yinit_d before each
+ * candidate's launch and compared over its valid columns. */
+static void check_algos(const lin_case *c, const gdn_linear_args *a, const gdn_linear_config *plan, cudaStream_t stream,
+                        const void *yinit_d, int64_t ldy, const double *yref, const double *bnd, double rt) {
+  const int T = c->T, N = c->N;
+  const size_t nyb = (size_t)T * ldy, ny = (size_t)T * N, es = gdn_dtype_size(c->dt);
+  gdn_device_info dev;
+  CHECK_OK(gdn_device_info_query(0, &dev));
+  gdn_linear_algo_info info, again;
+  CHECK_OK(gdn_linear_algo_info_of(plan, &info));
+  CHECK(info.num_candidates >= 1 && info.num_candidates <= GDN_LINEAR_MAX_CANDIDATES && info.chosen >= 0 &&
+            info.chosen < info.num_candidates,
+        "%s: %d candidates, chosen %d", c->name, info.num_candidates, info.chosen);
+  if (info.num_candidates < 1 || info.chosen < 0) return;
+  CHECK(gdn_linear_workspace_bytes(plan) == info.workspace[info.chosen], "%s: workspace %zu, the chosen candidate asks %zu",
+        c->name, gdn_linear_workspace_bytes(plan), info.workspace[info.chosen]);
+  if (info.timed) {
+    CHECK(info.us[info.chosen] >= 0, "%s: the chosen candidate failed to run at plan time", c->name);
+    for (int i = 0; i < info.num_candidates; ++i)
+      CHECK(info.us[i] < 0 || info.us[i] >= info.us[info.chosen], "%s: candidate %d (%.2f us) beats the chosen %d (%.2f us)",
+            c->name, i, info.us[i], info.chosen, info.us[info.chosen]);
+  }
+  printf("    %d candidate(s), chosen %d%s\n", info.num_candidates, info.chosen, info.timed ? " (timed)" : "");
+  gdn_linear_config *p2 = NULL;
+  CHECK_OK(gdn_linear_plan(a, &dev, &p2));
+  if (p2 != NULL) {
+    CHECK_OK(gdn_linear_algo_info_of(p2, &again));
+    CHECK(again.chosen == info.chosen && memcmp(again.algo, info.algo, sizeof info.algo) == 0,
+          "%s: planned again, chose %d instead of %d", c->name, again.chosen, info.chosen);
+    gdn_linear_destroy(p2);
+  }
+  double *yb = gdn_dalloc(nyb), *yv = gdn_dalloc(ny);
+  for (int k = 0; k < info.num_candidates; ++k) {
+    char val[16];
+    snprintf(val, sizeof val, "%d", k);
+    setenv("GDN_LINEAR_ALGO", val, 1);
+    gdn_linear_config *pk = NULL;
+    CHECK_OK(gdn_linear_plan(a, &dev, &pk));
+    if (pk == NULL) continue;
+    gdn_linear_algo_info ik;
+    CHECK_OK(gdn_linear_algo_info_of(pk, &ik));
+    CHECK(ik.chosen == k && !ik.timed, "%s: GDN_LINEAR_ALGO=%d chose %d (timed %d)", c->name, k, ik.chosen, ik.timed);
+    CHECK(gdn_linear_bias_fused(pk) == gdn_linear_bias_fused(plan), "%s: candidate %d changed the bias path", c->name, k);
+    CUDA_OK(cudaMemcpy(a->y.data, yinit_d, nyb * es, cudaMemcpyDeviceToDevice));
+    CHECK_OK(gdn_linear_launch(a, pk, stream));
+    CUDA_OK(cudaStreamSynchronize(stream));
+    gdn_download(c->dt, a->y.data, nyb, yb);
+    for (int t = 0; t < T; ++t) memcpy(yv + (size_t)t * N, yb + (size_t)t * ldy, (size_t)N * sizeof(double));
+    double rel = gdn_rel_l2(yv, yref, ny), sc = max_over_bound(yv, yref, bnd, ny);
+    CHECK(rel <= rt && sc <= 1.0, "%s: candidate %d: rel L2 %.3g, max error / bound %.3g", c->name, k, rel, sc);
+    gdn_linear_destroy(pk);
+  }
+  gdn_linear_config *bad = NULL;
+  setenv("GDN_LINEAR_ALGO", "8", 1);
+  CHECK_STATUS(gdn_linear_plan(a, &dev, &bad), GDN_ERROR_UNSUPPORTED);
+  setenv("GDN_LINEAR_ALGO", "-2", 1);
+  CHECK_STATUS(gdn_linear_plan(a, &dev, &bad), GDN_ERROR_UNSUPPORTED);
+  setenv("GDN_LINEAR_ALGO", "fast", 1);
+  CHECK_STATUS(gdn_linear_plan(a, &dev, &bad), GDN_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(gdn_get_last_error(), "GDN_LINEAR_ALGO") != NULL, "message names the knob: '%s'", gdn_get_last_error());
+  unsetenv("GDN_LINEAR_ALGO");
+  free(yb);
+  free(yv);
 }
 
 static void run_case(const lin_case *c, gdn_rng *rng, cudaStream_t stream) {
@@ -233,6 +302,7 @@ static void run_case(const lin_case *c, gdn_rng *rng, cudaStream_t stream) {
   }
   CUDA_OK(cudaGraphExecDestroy(exec));
   CUDA_OK(cudaGraphDestroy(graph));
+  check_algos(c, &a, plan, stream, yinit_d, ldy, yref, bnd, rt);
 
   /* The plan is checked at launch: other shapes, flags or weaker alignment are rejected. */
   gdn_linear_args b = a;
