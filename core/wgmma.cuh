@@ -55,6 +55,31 @@ template <int N> __device__ __forceinline__ void gdn_wgmma_fence_regs(float *d) 
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+/* ---- mbarriers and named barriers: warpgroups that hand shared buffers to each other
+ * without a CTA-wide barrier. */
+__device__ __forceinline__ void gdn_mbar_init(uint64_t *bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(gdn_smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void gdn_mbar_arrive(uint64_t *bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(gdn_smem_addr(bar)) : "memory");
+}
+/* Waits until the phase with this parity (0, 1, 0, ...: the k-th completion has parity k & 1) completed. */
+__device__ __forceinline__ void gdn_mbar_wait(uint64_t *bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nGDN_MBAR_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra GDN_MBAR_WAIT;\n}\n" ::"r"(gdn_smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+/* Named barrier `id` (1..15; 0 is __syncthreads) over `count` threads: sync waits, arrive does not. */
+__device__ __forceinline__ void gdn_named_sync(int id, int count) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+__device__ __forceinline__ void gdn_named_arrive(int id, int count) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+}
+
 /* D[64 x N] (+)= A[64 x 16] (registers) * B[16 x N] (descriptor); acc = 0 overwrites D.
  * TB = 1 reads B MN-major (transposed). d points at N / 2 consecutive accumulators. */
 template <int N, int IS_F16> struct gdn_wgmma_rs;

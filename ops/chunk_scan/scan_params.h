@@ -79,8 +79,9 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
 
 /* The warpgroup kernel (the column split on wgmma, sm_90a): per stage the k, w / Tu, q, aqk
  * tiles as 1024-byte aligned swizzled slabs (no padding), the padded u block and the rows;
- * 1 KB to align the dynamic base; per warp the factor rows and (chunk_delta_h) the h
- * staging tile (v_new and o are staged in the warp's columns of the u block). */
+ * 1 KB to align the dynamic base; the stages' full / empty mbarriers; per warp the factor
+ * rows and (chunk_delta_h) the h staging tile (v_new and o are staged in the warp's
+ * columns of the u block). Two stages at least: the loads run ahead by a stage. */
 static inline size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
   const size_t tile_k = (size_t)64 * (size_t)K * 2u, tile_64 = 64u * 64u * 2u;
   const int has_o = gdn_scan_mode_has_o(o_mode), fold = gdn_scan_mode_fold(o_mode);
@@ -89,7 +90,7 @@ static inline size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
   return (raw + 1023u) / 1024u * 1024u;
 }
 static inline size_t gdn_scan_wg_smem_bytes(int K, int BV, int stages, int o_mode) {
-  return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, o_mode) +
+  return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, o_mode) + 64u /* 8 mbarriers */ +
          (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u));
 }
 

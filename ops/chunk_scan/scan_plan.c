@@ -287,15 +287,15 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
    * the device is compute capability 9.0 (sm_90a code runs there only). */
   if (col && env_wg != 0) {
     const int hopper = dev->cc_major == 9 && dev->cc_minor == 0;
-    if (hopper && supported(K, 2, bv, warps)) {
+    if (hopper && supported(K, 2, bv, warps) && stages != 1) {
       col = 2;
     } else if (env_wg == 1) {
       return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                      "GDN_CHUNK_H_WGMMA=1: the warpgroup scan needs %s (here K=%d, BV=%d, %d warps, compute "
-                      "capability %d.%d)",
-                      wgmma_built ? "K = 128, BV 64 or 128 with BV / 16 warps, compute capability 9.0"
+                      "GDN_CHUNK_H_WGMMA=1: the warpgroup scan needs %s (here K=%d, BV=%d, %d warps, %d stages, "
+                      "compute capability %d.%d)",
+                      wgmma_built ? "K = 128, BV 64 or 128 with BV / 16 warps, 2+ stages, compute capability 9.0"
                                   : "a build for sm_90 (CMAKE_CUDA_ARCHITECTURES 90)",
-                      K, bv, warps, dev->cc_major, dev->cc_minor);
+                      K, bv, warps, stages, dev->cc_major, dev->cc_minor);
     }
   }
   if (!supported(K, col, bv, warps))
@@ -304,9 +304,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
                     "32 / 64 / 128 with 2 / 4 / 8 warps, K <= 128; row groups: BV 32 x 4 or 8 warps, 64 x 8, 64 x 4 "
                     "for K < 256)",
                     bv, warps, K, col == 2 ? "warpgroup column-split" : col ? "column-split" : "row-group");
+  const int min_stages = col == 2 ? 2 : 1; /* the warpgroup scan loads a stage ahead */
   if (stages != 0) {
-    if (stages < 1 || stages > 4)
-      return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside 1..4", stages);
+    if (stages < min_stages || stages > 4)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside %d..4", stages, min_stages);
     size_t need = gdn_scan_config_smem(K, col, bv, stages, pb->o_mode);
     if (need > limit)
       return gdn_fail(GDN_ERROR_UNSUPPORTED,
@@ -317,13 +318,13 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* Short sequences (<= 4 chunks on average at capacity) gain nothing from a deep
      * prefetch; one stage halves the shared memory so two CTAs share an SM and hide
      * each other's load latency (measured on H100, 64 x 128 tokens: 313 vs 359 us). */
-    for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? 1 : 3;
-         stages > 1 && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
+    for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? min_stages : 3;
+         stages > min_stages && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
     }
     if (gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit)
       return gdn_fail(GDN_ERROR_UNSUPPORTED,
                       "chunk scan K=%d BV=%d warps=%d needs %zu bytes of shared memory; the device allows %zu", K, bv,
-                      warps, gdn_scan_config_smem(K, col, bv, 1, pb->o_mode), limit);
+                      warps, gdn_scan_config_smem(K, col, bv, min_stages, pb->o_mode), limit);
   }
   cfg->bv = bv;
   cfg->num_warps = warps;
@@ -337,10 +338,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* the transition pass: the o-free kernel of the same (kernel, BV, warps), as deep as fits */
     const int tm = transition_mode(pb->o_mode);
     int ts = stages;
-    while (ts > 1 && gdn_scan_config_smem(K, col, bv, ts, tm) > limit) --ts;
+    while (ts > min_stages && gdn_scan_config_smem(K, col, bv, ts, tm) > limit) --ts;
     if (gdn_scan_config_smem(K, col, bv, ts, tm) > limit)
       return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan transition pass K=%d BV=%d needs %zu bytes of shared memory", K,
-                      bv, gdn_scan_config_smem(K, col, bv, 1, tm));
+                      bv, gdn_scan_config_smem(K, col, bv, min_stages, tm));
     cfg->cp_stages = ts;
     cfg->cp_smem_bytes = gdn_scan_config_smem(K, col, bv, ts, tm);
   }
@@ -366,7 +367,7 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg is NULL: call the plan function first");
   const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
   if (cfg->o_mode != pb->o_mode || !supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
-      cfg->num_stages < 1 || cfg->num_stages > 4 ||
+      cfg->num_stages < (cfg->column_split == 2 ? 2 : 1) || cfg->num_stages > 4 ||
       cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode) ||
       (pb->batch->segments != NULL) != (cfg->cp_stages > 0))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg (BV=%d, warps=%d, stages=%d) was not planned for this problem (K=%d, V=%d)",

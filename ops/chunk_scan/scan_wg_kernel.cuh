@@ -37,22 +37,24 @@ __device__ __forceinline__ void gdn_wg_a(uint32_t (&a)[4], const uint32_t (*x)[2
 template <int IS_F16>
 __device__ __forceinline__ void gdn_wg_tile_product(float *d, const uint32_t (&y)[8][2], const unsigned char *B,
                                                     int accumulate) {
+  const uint64_t desc = gdn_wgmma_desc_k(B); /* a k-step of 16 is 32 bytes: 2 in the address field */
   uint32_t a[4];
 #pragma unroll
   for (int kb = 0; kb < 4; ++kb) {
     gdn_wg_a(a, y, kb);
-    gdn_wgmma<64, IS_F16>(d, a, gdn_wgmma_desc_k(B + kb * 32), kb > 0 || accumulate);
+    gdn_wgmma<64, IS_F16>(d, a, desc + 2 * kb, kb > 0 || accumulate);
   }
 }
 
 /* D[64 v x 64 t] = S^T B^T over K keys, B = [t][K] swizzled (K / 64 slabs of 64 rows). */
 template <int K, int IS_F16>
 __device__ __forceinline__ void gdn_wg_state_product(float *d, const uint32_t (&sb)[K / 8][2], const unsigned char *B) {
+  const uint64_t desc = gdn_wgmma_desc_k(B);
   uint32_t a[4];
 #pragma unroll
   for (int kk = 0; kk < K / 16; ++kk) {
     gdn_wg_a(a, sb, kk);
-    gdn_wgmma<64, IS_F16>(d, a, gdn_wgmma_desc_k(B + (kk >> 2) * (64 * 128) + (kk & 3) * 32), kk > 0);
+    gdn_wgmma<64, IS_F16>(d, a, desc + ((kk >> 2) * (64 * 128) + (kk & 3) * 32) / 16, kk > 0);
   }
 }
 
@@ -77,10 +79,20 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
   const int g8 = lane >> 2, t4 = lane & 3;
   const int ucol = 16 * warp;          /* this warp's columns in the u tile */
   const int vcol0 = w.row0 + ucol;     /* ... and among the state rows */
-  const int stages = p.stages;
+  const int stages = p.stages; /* >= 2 (planned) */
+  const int wg = threadIdx.x >> 7;
   float *fac = (float *)(smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
-  /* chunk_delta_h: per-warp staging tile for the h and v_new stores, [K rows][24] */
-  uint16_t *ostage = (uint16_t *)(fac + W * 192) + warp * (K * 24);
+  /* stage s: full[s] completes when chunk s, s + stages, ... has landed, empty[s] when
+   * every thread is done with it */
+  uint64_t *full = (uint64_t *)(fac + W * 192), *empty = full + 4;
+  /* chunk_delta_h: per-warp staging tile for the h stores, [K rows][24] */
+  uint16_t *ostage = (uint16_t *)(empty + 4) + warp * (K * 24);
+  if (threadIdx.x == 0)
+    for (int i = 0; i < stages; ++i) {
+      gdn_mbar_init(full + i, 128);
+      gdn_mbar_init(empty + i, NT);
+    }
+  __syncthreads();
 
   float s[KT][4];
   gdn_scan_state_dispatch(w, [&](auto kind) {
@@ -94,13 +106,31 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
 
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
 
-  gdn_scan_prefetch<K, BV, NT, O_MODE, elem, FOLD, 1>(p, smem, w);
+  /* Warpgroup 0 loads every stage (cp.async, zero-filled past the sequence end) and hands
+   * it over through full[]; it refills a stage once empty[] says both warpgroups are done
+   * with it, so neither waits for the other at a CTA barrier. With two warpgroups their
+   * first products alternate (named barriers 1, 2; warpgroup 0 first): while one
+   * warpgroup's tensor cores run, the other does its elementwise work. */
+  if (wg == 0)
+    for (int c = 0; c < stages - 1; ++c) {
+      gdn_scan_load_chunk<K, BV, 128, O_MODE, elem, FOLD, 1>(p, smem + (size_t)c * SM::stage, w, c);
+      gdn_cp_async_commit();
+    }
+  if (WG == 2 && wg == 1 && nchunks > 0) gdn_named_arrive(1, 256);
 
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
-    unsigned char *st = smem + (size_t)(c % stages) * SM::stage;
-    gdn_scan_stage_in<K, BV, NT, O_MODE, elem, FOLD, 1>(p, smem, w, c);
+    const int sidx = c % stages;
+    unsigned char *st = smem + (size_t)sidx * SM::stage;
+    if (wg == 0) { /* chunk c's loads are the oldest but stages - 2 groups */
+      if (stages == 2) gdn_cp_async_wait<0>();
+      else if (stages == 3) gdn_cp_async_wait<1>();
+      else gdn_cp_async_wait<2>();
+      gdn_fence_proxy_async(); /* the tensor cores read what cp.async wrote */
+      gdn_mbar_arrive(full + sidx);
+    }
+    gdn_mbar_wait(full + sidx, (c / stages) & 1);
     const unsigned char *Ks = st + SM::off_k;
     const unsigned char *Ws = st + SM::off_w;
     elem *Us = (elem *)(st + SM::off_u);
@@ -156,10 +186,20 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     /* ---- X^T = S^T w^T (S^T k^T folded) and the state half of o^T, S^T q^T: both read
      * only the entering state, so sb is dead after this group (register budget) */
     float xt[8][4], oa[8][4];
+    if (WG == 2) gdn_named_sync(1 + wg, 256); /* this warpgroup's turn */
     gdn_wgmma_fence();
     gdn_wg_state_product<K, IS_F16>(&xt[0][0], sb, FOLD ? Ks : Ws);
     if (O_MODE) gdn_wg_state_product<K, IS_F16>(&oa[0][0], sb, st + SM::off_q);
     gdn_wgmma_commit();
+    if (WG == 2 && !(wg == 1 && c == nchunks - 1)) gdn_named_arrive(2 - wg, 256); /* the other's turn */
+    if (wg == 0) { /* the stage chunk c - 1 used takes chunk c + stages - 1 */
+      const int cn = c + stages - 1;
+      if (cn < nchunks) {
+        if (c >= 1) gdn_mbar_wait(empty + (c - 1) % stages, ((c - 1) / stages) & 1);
+        gdn_scan_load_chunk<K, BV, 128, O_MODE, elem, FOLD, 1>(p, smem + (size_t)(cn % stages) * SM::stage, w, cn);
+      }
+      gdn_cp_async_commit();
+    }
     gdn_wgmma_wait<0>();
     gdn_wgmma_fence_regs<32>(&xt[0][0]);
     if (O_MODE) gdn_wgmma_fence_regs<32>(&oa[0][0]);
@@ -229,11 +269,12 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
       }
     }
     gdn_wgmma_fence();
+    const uint64_t kdesc = gdn_wgmma_desc_mn(Ks, 64 * 128); /* 16 key rows further: 2048 bytes */
 #pragma unroll
     for (int kb = 0; kb < 4; ++kb) {
       uint32_t a[4];
       gdn_wg_a(a, vp, kb);
-      gdn_wgmma<K, IS_F16, 1>(&s[0][0], a, gdn_wgmma_desc_mn(Ks + kb * 16 * 128, 64 * 128), 1);
+      gdn_wgmma<K, IS_F16, 1>(&s[0][0], a, kdesc + kb * (16 * 128 / 16), 1);
     }
     if (O_MODE) gdn_wg_tile_product<IS_F16>(&oa[0][0], vn, st + SM::off_a, 1);
     gdn_wgmma_commit();
@@ -261,10 +302,14 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
       elem *obase = (elem *)p.o + (int64_t)t0 * p.o_st + (int64_t)head * p.o_sh + vcol0;
       gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
     }
+    gdn_mbar_arrive(empty + sidx); /* this thread is done with the stage */
   }
   gdn_cp_async_wait<0>();
 
-  /* ---- final state to its row (in place for a pool) */
+  /* ---- final state to its row (in place for a pool); the destination is derived again
+   * rather than kept in registers across the loop (the same answer: nothing it reads
+   * changes during the launch) */
+  gdn_scan_work_at<K, BV>(p, w);
   if (w.dst != NULL) gdn_col_state_store<KT>(s, w, vcol0);
 }
 
