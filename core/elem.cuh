@@ -106,5 +106,9 @@ __device__ __forceinline__ void gdn_store_float(void *base, int dtype, int64_t i
 __device__ __forceinline__ float gdn_softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }
 __device__ __forceinline__ float gdn_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
 __device__ __forceinline__ float gdn_silu(float x) { return x / (1.f + __expf(-x)); }
+/* The same with an approximate divide (<= 2 ulp of fp32, far below a 16-bit rounding): the
+ * IEEE division nearly doubles the instructions of a memory-speed stream (conv1d). Exact
+ * for x -> +inf, -0 for x -> -inf. */
+__device__ __forceinline__ float gdn_silu_fast(float x) { return __fdividef(x, 1.f + __expf(-x)); }
 
 #endif

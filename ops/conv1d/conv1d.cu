@@ -123,11 +123,7 @@ __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS, GDN_CONV1D_MIN_BLOCKS)
           float acc = bias[i];
 #pragma unroll
           for (int j = 0; j < W; ++j) acc = fmaf(w[i][j], gdn_to_float(r[u + j].v[i]), acc);
-          /* SiLU as gdn_silu, but with an approximate divide (2 instructions, <= 2 ulp of
-           * fp32, far below the one 16-bit rounding that follows): the IEEE division
-           * nearly doubles the instructions per token, which at 4 TB/s would leave this
-           * stream issue-bound. Exact for x -> +inf, -0 for x -> -inf. */
-          y[i] = __fdividef(acc, 1.f + __expf(-acc));
+          y[i] = gdn_silu_fast(acc); /* the IEEE divide would leave this stream issue-bound */
         }
         if (t + u < hi) gdn_store_vec<T, VEC>(out + (int64_t)(t + u) * out_t, y);
       }
