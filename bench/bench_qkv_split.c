@@ -2,7 +2,9 @@
  * same bytes, Qwen3-Next TP1 shape (Hk=16, K=128, Hv=32, V=128, D=8192), bf16.
  *   token-major   input [T, D]:                unfused = 3 cudaMemcpy2DAsync (strided rows);
  *   channel-major input [D, T] viewed [T, D]:  unfused = 3 launches of a strided gather kernel
- *                                              (what .contiguous() runs on the split views).
+ *                                              (what .contiguous() runs on the split views);
+ *   channel-major at T - 1 tokens:             channel rows not 16-byte aligned (the
+ *                                              transpose's realigning kernel).
  * GB/s counts bytes read + written (2 * T * D * 2). "% copy" = fused bandwidth / copy bandwidth.
  * The fused and unfused outputs are compared bitwise once per row. */
 #include <stdio.h>
@@ -87,12 +89,13 @@ int main(void) {
   printf("qkv_split bf16, Hk=%d K=%d Hv=%d V=%d (D=%d); times are medians of %d runs\n", HK, K, HV, V, D, reps);
   printf("%-14s %6s %10s %11s %9s %11s %8s %9s   %s\n", "layout", "T", "fused us", "unfused us", "copy us",
          "fused GB/s", "% copy", "speedup", "config");
-  for (int cm = 0; cm < 2; ++cm) {
+  static const char *layouts[3] = {"token-major", "channel-major", "channel-odd"};
+  for (int cm = 0; cm < 3; ++cm) {
     for (int ti = 0; ti < 4; ++ti) {
       bench_ctx c;
       memset(&c, 0, sizeof c);
-      c.channel_major = cm;
-      c.T = Ts[ti];
+      c.channel_major = cm != 0;
+      c.T = cm == 2 ? Ts[ti] - 1 : Ts[ti];
       const size_t bytes = (size_t)c.T * D * 2, qb = (size_t)c.T * HK * K * 2, vb = (size_t)c.T * HV * V * 2;
       c.in = gdn_dmalloc(bytes);
       c.copy_dst = gdn_dmalloc(bytes);
@@ -110,7 +113,7 @@ int main(void) {
         free(h);
       }
       c.args.mixed_qkv = gdn_tensor_2d(c.in, GDN_DTYPE_BF16, c.T, D);
-      if (cm) {
+      if (c.channel_major) {
         c.args.mixed_qkv.strides[0] = 1;
         c.args.mixed_qkv.strides[1] = c.T;
       }
@@ -130,7 +133,7 @@ int main(void) {
       bad |= !same;
       const double gbps = 2.0 * (double)bytes / (fused * 1e3);
       printf("%-14s %6lld %10.1f %11.1f %9.1f %11.0f %7.1f%% %8.2fx   vec %d, block %dx%d, tile %dx%d%s\n",
-             cm ? "channel-major" : "token-major", (long long)c.T, fused, unfused, copy, gbps, 100.0 * copy / fused,
+             layouts[cm], (long long)c.T, fused, unfused, copy, gbps, 100.0 * copy / fused,
              unfused / fused, c.cfg.vec_bytes, c.cfg.block_x, c.cfg.block_y, c.cfg.tile_tokens, c.cfg.tile_channels,
              same ? "" : "   MISMATCH vs unfused");
       fflush(stdout);

@@ -9,9 +9,12 @@
  * mixed_qkv may have any element strides. plan picks a kernel from them:
  *   token-major   (stride[1] == 1, rows possibly padded): a row copy with the widest of
  *                 16/8/4/2-byte vectors that every pointer, stride and head size allows;
- *   channel-major (stride[0] == 1: the conv's [D, T] memory viewed as [T, D]): a
- *                 shared-memory tiled transpose, 16-byte aligned reads along T whatever T's
- *                 alignment, writes of the widest vector the outputs allow;
+ *   channel-major (stride[0] == 1: the conv's [D, T] memory viewed as [T, D]): a tiled
+ *                 transpose (registers + shared memory, 128 channels x 256 bytes of tokens
+ *                 per block), 16-byte aligned reads along T whatever T's alignment (rows
+ *                 that do not start on 16 bytes are realigned in registers: a second
+ *                 kernel, picked at each launch / update from the input pointer and
+ *                 stride), writes of the widest vector the outputs allow;
  *   generic       (neither stride is 1): an element-wise row copy.
  * A D that is not a multiple of 8 (e.g. Hk=1, K=3, Hv=1, V=5) is handled: the vectors just
  * get narrower (down to one element). Outputs need stride 1 in their last dimension; their
@@ -77,7 +80,9 @@ gdn_status gdn_qkv_split_add_node(const gdn_qkv_split_args *args, const gdn_qkv_
  * planned for, the input must keep the planned layout kind (token-major: stride[1] == 1;
  * channel-major: stride[0] == 1, or T <= 1; generic: any strides) and pointers and strides
  * must keep the alignment of cfg's vectors. Otherwise GDN_ERROR_INVALID_ARGUMENT: the plan
- * must be redone and the graph rebuilt. launch and add_node apply the same checks. */
+ * must be redone and the graph rebuilt. launch and add_node apply the same checks. A
+ * channel-major node may switch between the transpose's two kernels (aligned or not
+ * channel rows, e.g. a new T); grid, block and shared memory are those of cfg either way. */
 gdn_status gdn_qkv_split_update_node(const gdn_qkv_split_args *args, const gdn_qkv_split_config *cfg,
                                      cudaGraphExec_t exec, cudaGraphNode_t node);
 

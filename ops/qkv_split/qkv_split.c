@@ -159,7 +159,7 @@ gdn_status gdn_qkv_split_plan(const gdn_qkv_split_args *args, const gdn_device_i
     c.rows_per_thread = 0;
     c.tile_tokens = GDN_QKV_SPLIT_TILE_BYTES / E;
     c.tile_channels = GDN_QKV_SPLIT_TILE_C;
-    c.smem_bytes = GDN_QKV_SPLIT_TILE_C * (c.tile_tokens + 1) * E; /* +1: odd pitch, see the kernel */
+    c.smem_bytes = GDN_QKV_SPLIT_TILE_SMEM;
   } else {
     /* A row of D*E/vec vectors; narrow rows (small D) stack several rows per block. */
     const int64_t units = x->sizes[1] * E / c.vec_bytes;
@@ -193,7 +193,8 @@ static gdn_status check_config_shape(const gdn_qkv_split_config *c, int E, const
   int ok = c->elem_bytes == E && c->vec_bytes >= E && c->vec_bytes <= 16 && (c->vec_bytes & (c->vec_bytes - 1)) == 0;
   if (c->layout == GDN_QKV_SPLIT_CHANNEL_MAJOR) {
     ok = ok && c->block_x == GDN_QKV_SPLIT_THREADS && c->block_y == 1 &&
-         c->tile_tokens == GDN_QKV_SPLIT_TILE_BYTES / E && c->tile_channels == GDN_QKV_SPLIT_TILE_C;
+         c->tile_tokens == GDN_QKV_SPLIT_TILE_BYTES / E && c->tile_channels == GDN_QKV_SPLIT_TILE_C &&
+         c->smem_bytes == GDN_QKV_SPLIT_TILE_SMEM;
   } else {
     ok = ok && c->block_x >= 32 && c->block_y >= 1 && c->block_x * c->block_y == GDN_QKV_SPLIT_THREADS &&
          c->rows_per_thread == GDN_QKV_SPLIT_ROWS_PER_THREAD && c->tile_tokens == c->block_y * c->rows_per_thread &&
@@ -266,6 +267,11 @@ gdn_status gdn_qkv_split_describe(const gdn_qkv_split_args *args, const gdn_qkv_
   } else { /* unit == E; the transpose assumes a token stride of 1 (or a single token) */
     desc->src_s0 = x->strides[0];
     desc->src_s1 = x->strides[1];
+    /* Tiles start at multiples of 256 bytes of tokens, so a 16-byte aligned row start
+     * makes every tile row 16-byte aligned (the direct-load kernel); otherwise the
+     * kernel that realigns its loads. */
+    desc->src_rows_aligned = cfg->layout == GDN_QKV_SPLIT_CHANNEL_MAJOR && (uintptr_t)x->data % 16 == 0 &&
+                             (x->strides[1] * E) % 16 == 0;
   }
   for (int i = 0; i < 3; ++i) describe_output(outs[i], E, unit, &desc->out[i]);
   return GDN_SUCCESS;

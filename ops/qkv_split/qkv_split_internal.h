@@ -14,8 +14,10 @@ extern "C" {
  * refuses a config that disagrees (the kernels are built for exactly these). */
 #define GDN_QKV_SPLIT_THREADS 256       /* threads per block, every path */
 #define GDN_QKV_SPLIT_ROWS_PER_THREAD 4 /* row paths */
-#define GDN_QKV_SPLIT_TILE_C 64         /* transpose: channels per tile */
-#define GDN_QKV_SPLIT_TILE_BYTES 128    /* transpose: bytes of tokens per tile row (64 bf16, 32 fp32) */
+#define GDN_QKV_SPLIT_TILE_C 128        /* transpose: channels per tile */
+#define GDN_QKV_SPLIT_TILE_BYTES 256    /* transpose: bytes of tokens per tile row (128 bf16, 64 fp32) */
+/* transpose: shared tile, 16-byte units of [tile tokens][tile channels] = 32 KB, any dtype */
+#define GDN_QKV_SPLIT_TILE_SMEM (GDN_QKV_SPLIT_TILE_C * GDN_QKV_SPLIT_TILE_BYTES)
 
 /* One output as the kernel addresses it. Units: vec_bytes on the row paths, elements on
  * the transpose. An output whose heads are adjacent (Hk == 1 or stride[1] == K) is seen
@@ -31,6 +33,8 @@ typedef struct gdn_qkv_split_desc {
   const void *src;
   int64_t src_s0, src_s1;  /* token and channel strides (row paths: units; transpose: elements) */
   int64_t src_span_bytes;  /* bytes from src to one past its last element (transpose edge loads) */
+  int src_rows_aligned;    /* transpose: src and its channel stride are 16-byte aligned, so every
+                              channel row's tile starts on a 16-byte boundary (picks the kernel) */
   int64_t T;
   int64_t cols;    /* D in units */
   int64_t qk_cols; /* Hk*K in units: q is [0, qk_cols), k is [qk_cols, 2 qk_cols), v the rest */

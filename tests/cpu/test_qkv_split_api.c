@@ -193,8 +193,10 @@ static void test_plan(void) {
   a = channel_major(base_args(GDN_DTYPE_BF16, 8192));
   c = plan_ok(&a, "channel-major");
   CHECK(c.layout == GDN_QKV_SPLIT_CHANNEL_MAJOR, "channel-major: got %s", gdn_qkv_split_layout_name(c.layout));
-  CHECK(c.vec_bytes == 16 && c.tile_tokens == 64 && c.tile_channels == 64 && c.smem_bytes > 0,
-        "channel-major: vec %d tile %dx%d smem %d", c.vec_bytes, c.tile_tokens, c.tile_channels, c.smem_bytes);
+  CHECK(c.vec_bytes == 16 && c.tile_tokens == 128 && c.tile_channels == 128 && c.smem_bytes == 32768 &&
+            c.block_x * c.block_y == 256,
+        "channel-major: vec %d tile %dx%d smem %d block %dx%d", c.vec_bytes, c.tile_tokens, c.tile_channels,
+        c.smem_bytes, c.block_x, c.block_y);
   a = channel_major(base_args(GDN_DTYPE_BF16, 8191));
   a.mixed_qkv.data = (char *)ADDR(1) + 2;
   c = plan_ok(&a, "channel-major odd T");
@@ -203,7 +205,7 @@ static void test_plan(void) {
   a = channel_major(base_args(GDN_DTYPE_F32, 100));
   a.mixed_qkv.strides[1] = 137; /* padded channel rows */
   c = plan_ok(&a, "channel-major fp32 padded");
-  CHECK(c.layout == GDN_QKV_SPLIT_CHANNEL_MAJOR && c.vec_bytes == 16 && c.tile_tokens == 32,
+  CHECK(c.layout == GDN_QKV_SPLIT_CHANNEL_MAJOR && c.vec_bytes == 16 && c.tile_tokens == 64,
         "channel-major fp32: %s vec %d tile_tokens %d", gdn_qkv_split_layout_name(c.layout), c.vec_bytes,
         c.tile_tokens);
 

@@ -2,7 +2,12 @@
  * rows, channel-major, padded channel rows, generic strides), every dtype, odd T, D not a
  * multiple of 8, padded / head-major outputs, misaligned pointers (narrower vectors),
  * graph replay == eager, update_node to a new T and new pointers, T == 0, and calls that
- * must be refused. The oracle is a CPU split compared BITWISE over the whole output
+ * must be refused. The channel-major transpose (tiles of 128 channels x 256 bytes of
+ * tokens) is run with T below, at and past whole tiles, with 16-byte aligned channel rows
+ * (its direct-load kernel, also with rows padded so that the last row ends inside a
+ * 16-byte chunk) and unaligned ones (odd T, padded rows, offset input: its realigning
+ * kernel), with q / k / v boundaries and D inside a tile, and update_node switching
+ * between the two kernels. The oracle is a CPU split compared BITWISE over the whole output
  * allocations, which are poisoned first: any write outside q / k / v shows up too. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,12 +26,13 @@ enum {
   IN_TOKEN_ODD,   /* row stride D + 3: rows not 16-byte aligned */
   IN_CHANNEL,     /* [D, T] memory viewed as [T, D]: strides (1, T) */
   IN_CHANNEL_PAD, /* strides (1, T + 37) */
+  IN_CHANNEL_PAD8,/* strides (1, T + 1 rounded up to 8): 16-byte aligned rows, T not a multiple of 8 */
   IN_GENERIC_ROW, /* strides (2D + 1, 2) */
   IN_GENERIC_COL, /* strides (3, 3T + 2) */
   IN_KINDS
 };
 static const char *in_names[IN_KINDS] = {"token", "token-pad", "token-odd", "channel", "channel-pad",
-                                         "generic-row", "generic-col"};
+                                         "channel-pad8", "generic-row", "generic-col"};
 
 enum { OUT_CONTIG, OUT_PADDED, OUT_HEAD_MAJOR, OUT_KINDS };
 static const char *out_names[OUT_KINDS] = {"contig", "padded", "head-major"};
@@ -76,6 +82,7 @@ static void input_strides(int kind, int64_t T, int64_t D, int64_t *s) {
     case IN_TOKEN_ODD: s[0] = D + 3; s[1] = 1; break;
     case IN_CHANNEL: s[0] = 1; s[1] = T; break;
     case IN_CHANNEL_PAD: s[0] = 1; s[1] = T + 37; break;
+    case IN_CHANNEL_PAD8: s[0] = 1; s[1] = (T + 8) / 8 * 8; break;
     case IN_GENERIC_ROW: s[0] = 2 * D + 1; s[1] = 2; break;
     default: s[0] = 3; s[1] = 3 * T + 2; break;
   }
@@ -392,19 +399,22 @@ int main(void) {
   CHECK_OK(gdn_device_info_query(0, &g_dev));
   CUDA_OK(cudaStreamCreate(&g_stream));
 
-  static const int shapes[4][4] = {
+  enum { NSHAPES = 5 };
+  static const int shapes[NSHAPES][4] = {
       {16, 128, 32, 128}, /* Qwen3-Next TP1, D = 8192 */
       {1, 3, 1, 5},       /* D = 11: no vectors at all */
       {2, 64, 4, 64},     /* D = 512 */
       {3, 8, 2, 12},      /* D = 72: bf16 q/k 16-byte, v only 8-byte */
+      {1, 136, 3, 40},    /* D = 392: q/k and k/v boundaries and D inside transpose tiles */
   };
   static const gdn_dtype dtypes[3] = {GDN_DTYPE_BF16, GDN_DTYPE_F16, GDN_DTYPE_F32};
-  static const int64_t Ts[4] = {1, 63, 65, 8191};
+  /* odd T; and T = 136, 256: 16-byte aligned channel rows, a partial and whole tiles */
+  static const int64_t Ts[6] = {1, 63, 65, 136, 256, 8191};
 
-  /* Every input layout x dtype x shape x odd T, contiguous outputs. */
+  /* Every input layout x dtype x shape x T, contiguous outputs. */
   for (int di = 0; di < 3; ++di)
-    for (int si = 0; si < 4; ++si)
-      for (int ti = 0; ti < 4; ++ti)
+    for (int si = 0; si < NSHAPES; ++si)
+      for (int ti = 0; ti < 6; ++ti)
         for (int in = 0; in < IN_KINDS; ++in) {
           /* the 8192-channel shape at T = 8191 only where it matters (time): bf16 token / channel */
           int64_t T = Ts[ti];
@@ -412,7 +422,8 @@ int main(void) {
             T = 1000;
           const int E = (int)gdn_dtype_size(dtypes[di]);
           int expect = 0;
-          if (si == 0 && (in == IN_TOKEN || in == IN_TOKEN_PAD || in == IN_CHANNEL || in == IN_CHANNEL_PAD))
+          if ((si == 0 || si == 4) && (in == IN_TOKEN || in == IN_TOKEN_PAD || in == IN_CHANNEL ||
+                                       in == IN_CHANNEL_PAD || in == IN_CHANNEL_PAD8))
             expect = 16;
           if (si == 1 || in == IN_GENERIC_ROW || in == IN_GENERIC_COL) expect = E;
           if (in == IN_TOKEN_ODD) expect = T > 1 ? (E == 2 ? 2 : 4) : 0;
@@ -420,22 +431,42 @@ int main(void) {
           run_case(&c);
         }
 
-  /* Padded and head-major outputs, misaligned input / outputs (narrower paths). */
+  /* Padded and head-major outputs, misaligned input / outputs (narrower paths); the
+   * transpose also at T = 136 (aligned rows unless the input is offset). */
   for (int di = 0; di < 3; ++di)
-    for (int si = 0; si < 4; ++si)
+    for (int si = 0; si < NSHAPES; ++si)
       for (int out = 0; out < OUT_KINDS; ++out)
         for (int off = 0; off < 3; ++off) {
-          const int ins[3] = {IN_TOKEN, IN_CHANNEL, IN_GENERIC_ROW};
-          for (int ii = 0; ii < 3; ++ii) {
+          const int ins[4] = {IN_TOKEN, IN_CHANNEL, IN_GENERIC_ROW, IN_CHANNEL};
+          for (int ii = 0; ii < 4; ++ii) {
             const int in = ins[ii], E = (int)gdn_dtype_size(dtypes[di]);
             int expect = 0;
             if (off == 2) expect = E;                            /* outputs element-aligned only */
             if (off == 1 && in == IN_TOKEN) expect = E;          /* input element-aligned only */
             if (off == 1 && in == IN_CHANNEL && si == 0) expect = 16; /* the transpose aligns its reads */
-            tcase c = mk(dtypes[di], shapes[si], 65, in, out, off == 1, off == 2, expect);
+            tcase c = mk(dtypes[di], shapes[si], ii == 3 ? 136 : 65, in, out, off == 1, off == 2, expect);
             run_case(&c);
           }
         }
+
+  /* Outputs 2 elements past 16-byte alignment: the transpose's 4-byte (16-bit) and 8-byte
+   * (fp32) stores, over aligned (channel, channel-pad8) and unaligned (channel-pad) rows. */
+  for (int di = 0; di < 3; ++di)
+    for (int si = 2; si < NSHAPES; si += 2)
+      for (int in = IN_CHANNEL; in <= IN_CHANNEL_PAD8; ++in) {
+        const int E = (int)gdn_dtype_size(dtypes[di]);
+        tcase c = mk(dtypes[di], shapes[si], 136, in, OUT_CONTIG, 0, 2, 2 * E);
+        run_case(&c);
+      }
+
+  /* Whole transpose tiles in both directions: 16 x 64 tiles (aligned rows) and 16 x 64 with
+   * the last token tile one short (unaligned rows). */
+  {
+    tcase c = mk(GDN_DTYPE_BF16, shapes[0], 2048, IN_CHANNEL, OUT_CONTIG, 0, 0, 16);
+    run_case(&c);
+    c = mk(GDN_DTYPE_BF16, shapes[0], 2047, IN_CHANNEL, OUT_CONTIG, 0, 0, 16);
+    run_case(&c);
+  }
 
   /* Graph replay, update_node, T == 0. */
   for (int di = 0; di < 3; di += 2)
@@ -445,6 +476,10 @@ int main(void) {
       graph_case(dtypes[di], shapes[si], IN_GENERIC_ROW, 65, 3);
     }
   graph_case(GDN_DTYPE_F16, shapes[2], IN_CHANNEL_PAD, 1, 8191);
+  /* update_node between the transpose's aligned-row and realigning kernels, both ways */
+  graph_case(GDN_DTYPE_BF16, shapes[0], IN_CHANNEL, 512, 257);
+  graph_case(GDN_DTYPE_F32, shapes[4], IN_CHANNEL, 256, 101);
+  graph_case(GDN_DTYPE_BF16, shapes[4], IN_CHANNEL, 131, 136);
   graph_case(GDN_DTYPE_BF16, shapes[0], IN_TOKEN_PAD, 512, 8191);
   empty_case();
 
