@@ -24,11 +24,12 @@ typedef struct gdn_bench_node {
   int type;           /* enum cudaGraphNodeType */
   const char *kernel; /* kernel nodes: the function's name as the driver reports it (may be mangled), else NULL */
   unsigned grid[3], block[3];
-  double us;          /* median GPU time of a graph holding only this node (gdn_bench_median_us) */
+  double us;          /* median GPU time of a graph holding only this node and the memsets feeding it */
 } gdn_bench_node;
 /* The nodes of `graph` except empty ones, in topological order (ties in the order
  * cudaGraphGetNodes lists them), each instantiated alone (a clone with every other node
- * removed) and timed over reps launches after warmup. They run on the graph's own buffers:
+ * removed but the memset nodes that feed it: a kernel may need its workspace zeroed) and
+ * timed over reps launches after warmup. They run on the graph's own buffers:
  * launch the whole graph once first so their inputs hold what the graph gives them.
  * Returns the number written to nodes (at most max). */
 int gdn_bench_graph_nodes(cudaGraph_t graph, cudaStream_t stream, int warmup, int reps, gdn_bench_node *nodes, int max);

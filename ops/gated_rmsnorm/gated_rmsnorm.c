@@ -98,7 +98,7 @@ gdn_status gdn_gated_rmsnorm_plan(const gdn_gated_rmsnorm_args *args, const gdn_
       c.vec = v;
       break;
     }
-  c.warps_per_block = 4; /* short rows: many small blocks keep every SM busy */
+  c.warps_per_block = 8; /* 8 warps: 16 rows of V = 128 (bf16) a block */
   GDN_TRY(gdn_gated_rmsnorm_check_config(args, &c));
   *cfg = c;
   return GDN_SUCCESS;

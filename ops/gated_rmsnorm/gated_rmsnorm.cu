@@ -1,5 +1,8 @@
-/* Gated RMSNorm: one warp per (token, head) row; pass 1 sums x^2, pass 2 re-reads x
- * (L1-resident) with z and weight and writes out. fp32 math throughout. */
+/* Gated RMSNorm: a group of lanes_per_row lanes per (token, head) row (the fewest that
+ * cover V with VEC-element vectors, up to a warp: V = 128 in bf16 is 16 lanes, two rows a
+ * warp, no idle lanes), sum of x^2 reduced within the group, then out = x rstd w silu(z).
+ * A row that one pass of the group covers keeps x, z and w in registers; longer rows re-read
+ * x (L1-resident) in a second pass. fp32 math throughout. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <string.h>
@@ -10,44 +13,80 @@
 
 namespace {
 
+/* Weights d .. d + VEC (any float dtype, strided): one dtype branch per vector. */
+template <int VEC> __device__ __forceinline__ void load_weights(const gdn_gated_rmsnorm_params &p, int d, float *w) {
+  if (p.w_dtype == GDN_DTYPE_BF16) {
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) w[i] = gdn_to_float(((const __nv_bfloat16 *)p.w)[(int64_t)(d + i) * p.w_s]);
+  } else if (p.w_dtype == GDN_DTYPE_F16) {
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) w[i] = gdn_to_float(((const __half *)p.w)[(int64_t)(d + i) * p.w_s]);
+  } else {
+#pragma unroll
+    for (int i = 0; i < VEC; ++i) w[i] = ((const float *)p.w)[(int64_t)(d + i) * p.w_s];
+  }
+}
+
 template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(const gdn_gated_rmsnorm_params p) {
   int num_tokens = p.T_cap;
   if (p.header != nullptr) {
     num_tokens = p.header->num_tokens;
     if (p.header->status != 0 || num_tokens < 0 || num_tokens > p.T_cap) return;
   }
-  const int lane = threadIdx.x & 31;
-  const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= (int64_t)p.T_cap * p.H) return;
+  const int lane = threadIdx.x & 31, lpr = p.lanes_per_row, sub = lane & (lpr - 1);
+  const int64_t row = ((int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * (32 / lpr) + lane / lpr;
+  if (row >= (int64_t)p.T_cap * p.H) return; /* whole lane groups: a row's lanes share it */
+  /* the row's lanes, for the reduction (groups are aligned, so every member is here) */
+  const unsigned mask = lpr == 32 ? 0xffffffffu : ((1u << lpr) - 1u) << (lane & ~(lpr - 1));
   const int t = (int)(row / p.H), h = (int)(row % p.H);
   TG *out = reinterpret_cast<TG *>(p.out) + (int64_t)t * p.o_t + (int64_t)h * p.o_h;
+  const int step = lpr * VEC;
   if (t >= num_tokens) { /* padded row: defined zeros */
     float zero[VEC];
 #pragma unroll
     for (int i = 0; i < VEC; ++i) zero[i] = 0.0f;
-    for (int d = lane * VEC; d < p.V; d += 32 * VEC) gdn_store_vec<TG, VEC>(out + d, zero);
+    for (int d = sub * VEC; d < p.V; d += step) gdn_store_vec<TG, VEC>(out + d, zero);
     return;
   }
   const TX *x = reinterpret_cast<const TX *>(p.x) + (int64_t)t * p.x_t + (int64_t)h * p.x_h;
   const TG *z = reinterpret_cast<const TG *>(p.z) + (int64_t)t * p.z_t + (int64_t)h * p.z_h;
   float ss = 0.0f;
-  for (int d = lane * VEC; d < p.V; d += 32 * VEC) {
+  if (step >= p.V) { /* one pass: everything stays in registers */
+    const int d = sub * VEC;
+    const bool mine = d < p.V;
+    float xv[VEC], zv[VEC], wv[VEC];
+    if (mine) {
+      gdn_load_vec<TX, VEC>(x + d, xv);
+      gdn_load_vec<TG, VEC>(z + d, zv);
+      load_weights<VEC>(p, d, wv);
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) ss = fmaf(xv[i], xv[i], ss);
+    }
+    for (int o = lpr >> 1; o > 0; o >>= 1) ss += __shfl_xor_sync(mask, ss, o);
+    const float rstd = rsqrtf(ss / (float)p.V + p.eps);
+    if (mine) {
+      float y[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) y[i] = xv[i] * rstd * wv[i] * gdn_silu_fast(zv[i]);
+      gdn_store_vec<TG, VEC>(out + d, y);
+    }
+    return;
+  }
+  for (int d = sub * VEC; d < p.V; d += step) {
     float xv[VEC];
     gdn_load_vec<TX, VEC>(x + d, xv);
 #pragma unroll
     for (int i = 0; i < VEC; ++i) ss = fmaf(xv[i], xv[i], ss);
   }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  for (int o = lpr >> 1; o > 0; o >>= 1) ss += __shfl_xor_sync(mask, ss, o);
   const float rstd = rsqrtf(ss / (float)p.V + p.eps);
-  for (int d = lane * VEC; d < p.V; d += 32 * VEC) {
-    float xv[VEC], zv[VEC], y[VEC];
+  for (int d = sub * VEC; d < p.V; d += step) {
+    float xv[VEC], zv[VEC], wv[VEC], y[VEC];
     gdn_load_vec<TX, VEC>(x + d, xv);
     gdn_load_vec<TG, VEC>(z + d, zv);
+    load_weights<VEC>(p, d, wv);
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) {
-      y[i] = xv[i] * rstd * gdn_load_float(p.w, p.w_dtype, (int64_t)(d + i) * p.w_s) * gdn_silu(zv[i]);
-    }
+    for (int i = 0; i < VEC; ++i) y[i] = xv[i] * rstd * wv[i] * gdn_silu_fast(zv[i]);
     gdn_store_vec<TG, VEC>(out + d, y);
   }
 }
@@ -100,8 +139,11 @@ gdn_status build_call(const gdn_gated_rmsnorm_args *a, const gdn_gated_rmsnorm_c
   p->eps = (float)(a->eps > 0.0 ? a->eps : GDN_GATED_RMSNORM_DEFAULT_EPS);
   p->header = a->batch.header;
   call->func = pick(a->x.dtype, a->out.dtype, cfg->vec);
-  int64_t rows = (int64_t)p->T_cap * p->H;
-  call->grid = dim3((unsigned)((rows + cfg->warps_per_block - 1) / cfg->warps_per_block), 1, 1);
+  /* the fewest lanes (a power of two, up to a warp) whose vectors cover a row */
+  p->lanes_per_row = 32;
+  while (p->lanes_per_row > 1 && (p->lanes_per_row / 2) * cfg->vec >= p->V) p->lanes_per_row /= 2;
+  const int64_t rows = (int64_t)p->T_cap * p->H, rows_per_block = (int64_t)cfg->warps_per_block * (32 / p->lanes_per_row);
+  call->grid = dim3((unsigned)((rows + rows_per_block - 1) / rows_per_block), 1, 1);
   call->block = dim3((unsigned)(32 * cfg->warps_per_block), 1, 1);
   call->smem = 0;
   call->params = p;

@@ -16,6 +16,7 @@ typedef struct gdn_gated_rmsnorm_params {
   char *out;
   int64_t o_t, o_h;
   int H, V, T_cap;
+  int lanes_per_row;              /* 1..32, a power of two */
   float eps;
   const gdn_batch_header *header; /* NULL: all T_cap rows */
 } gdn_gated_rmsnorm_params;
