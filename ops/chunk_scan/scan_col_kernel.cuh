@@ -71,6 +71,124 @@ __device__ __forceinline__ void gdn_col_state_store(const float (&s)[KT][4], con
   });
 }
 
+/* ---- the elementwise steps of a chunk, shared with the warpgroup kernel (the same
+ * registers: S^T, X^T and v_new^T as accumulator pairs of 16 value rows per warp) */
+
+/* Per-token factors of the chunk, one copy per warp (two tokens a lane) instead of per
+ * fragment element: fc = kf e^g (folded w), ff = kf e^{g_last - g} (state update),
+ * fo = scale qf e^g (o); ff = fc + 64, fo = fc + 128. */
+template <int O_MODE, int FOLD>
+__device__ __forceinline__ void gdn_col_factors(const gdn_scan_params &p, const float *Gs, const float *Kf,
+                                                const float *Qf, float g_last, float *fc) {
+  const int lane = threadIdx.x & 31;
+  const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
+  float *ff = fc + 64, *fo = fc + 128;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = lane + 32 * h;
+    const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? __expf(g) : 1.f;
+    if (FOLD) fc[r] = kf * eg;
+    ff[r] = has_g ? kf * __expf(g_last - g) : kf;
+    if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
+  }
+  __syncwarp();
+}
+
+/* S in 16 bits: sb[j][hf] packs S^T row g + 8hf, keys 8j + 2t..+1 (an A fragment / B of S). */
+template <int KT, int IS_F16>
+__device__ __forceinline__ void gdn_col_pack_state(const float (&s)[KT][4], uint32_t (&sb)[KT][2]) {
+#pragma unroll
+  for (int j = 0; j < KT; ++j) {
+    sb[j][0] = gdn_pack2<IS_F16>(s[j][0], s[j][1]);
+    sb[j][1] = gdn_pack2<IS_F16>(s[j][2], s[j][3]);
+  }
+}
+
+/* h_c = S into its [K][V] rows (fp32, 16-byte staged tiles for chunk_delta_h, or pairs);
+ * `hbase` is the element offset of the warp's first column in chunk c's h. */
+template <int K, int O_MODE, typename elem>
+__device__ __forceinline__ void gdn_col_store_h(const gdn_scan_params &p, const float (&s)[K / 8][4],
+                                                const uint32_t (&sb)[K / 8][2], uint16_t *ostage, int64_t hbase) {
+  constexpr int KT = K / 8;
+  const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+  if (p.h_f32) {
+    float *hp = (float *)p.h + hbase;
+#pragma unroll
+    for (int j = 0; j < KT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) hp[(int64_t)(8 * j + 2 * t4 + (e & 1)) * p.h_sk + g8 + 8 * (e >> 1)] = s[j][e];
+  } else if (O_MODE == 0 && p.h_vec16) {
+    gdn_col_store_tile<KT>(sb, ostage, (elem *)p.h + hbase, p.h_sk, K);
+  } else {
+    elem *hp = (elem *)p.h + hbase;
+#pragma unroll
+    for (int j = 0; j < KT; ++j)
+#pragma unroll
+      for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(hp, p.h_sk, sb[j][hf], 8 * j, hf, K);
+  }
+}
+
+/* From X^T [16 v x 64 t] (x) and the warp's columns of the u / v block: v_new^T = u^T - X^T
+ * into vt, or folded Y = v^T - X^T diag(fc) as 16-bit A fragments ya. x may be vt. */
+template <int FOLD, int IS_F16, typename elem>
+__device__ __forceinline__ void gdn_col_form_y(const float (&x)[8][4], const elem *Us, int BVP, int ucol,
+                                               const float *fc, float (&vt)[8][4], uint32_t (&ya)[8][2]) {
+  const int t4 = threadIdx.x & 3;
+#pragma unroll
+  for (int np = 0; np < 4; ++np) {
+    /* u^T accumulator pairs: B fragments of the block stored [token][v] (b0: tokens 16np.., v g) */
+    uint32_t b[4];
+    gdn_load_b_kn(b, Us, BVP, 16 * np, ucol);
+    const uint32_t bu[4] = {b[0], b[2], b[1], b[3]}; /* (n, hf) = (2np,0) (2np,1) (2np+1,0) (2np+1,1) */
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int n = 2 * np + (q >> 1), hf = q & 1;
+      const float2 uu = gdn_unpack2<IS_F16>(bu[q]);
+      const float x0 = x[n][2 * hf], x1 = x[n][2 * hf + 1];
+      if (FOLD) {
+        const float2 cc = *(const float2 *)(fc + 8 * n + 2 * t4);
+        ya[n][hf] = gdn_pack2<IS_F16>(uu.x - x0 * cc.x, uu.y - x1 * cc.y);
+      } else {
+        vt[n][2 * hf] = uu.x - x0;
+        vt[n][2 * hf + 1] = uu.y - x1;
+      }
+    }
+  }
+}
+
+/* 16-bit v_new (for o and the output) and v' = ff v_new (for S). */
+template <int IS_F16>
+__device__ __forceinline__ void gdn_col_pack_vnew(const float (&vt)[8][4], const float *ff, uint32_t (&vn)[8][2],
+                                                  uint32_t (&vp)[8][2]) {
+  const int t4 = threadIdx.x & 3;
+#pragma unroll
+  for (int n = 0; n < 8; ++n) {
+    const float2 fp = *(const float2 *)(ff + 8 * n + 2 * t4);
+    vn[n][0] = gdn_pack2<IS_F16>(vt[n][0], vt[n][1]);
+    vn[n][1] = gdn_pack2<IS_F16>(vt[n][2], vt[n][3]);
+    vp[n][0] = gdn_pack2<IS_F16>(vt[n][0] * fp.x, vt[n][1] * fp.y);
+    vp[n][1] = gdn_pack2<IS_F16>(vt[n][2] * fp.x, vt[n][3] * fp.y);
+  }
+}
+
+/* S^T *= e^{g_last} [e^{gk_last}] (Gkl: the chunk's last per-key log gate, with gk). */
+template <int KT>
+__device__ __forceinline__ void gdn_col_decay(const gdn_scan_params &p, float (&s)[KT][4], float decay, const float *Gkl) {
+  const int t4 = threadIdx.x & 3;
+  if (p.gk != NULL) {
+#pragma unroll
+    for (int j = 0; j < KT; ++j) {
+      const float d0 = decay * __expf(Gkl[8 * j + 2 * t4]), d1 = decay * __expf(Gkl[8 * j + 2 * t4 + 1]);
+      s[j][0] *= d0; s[j][1] *= d1; s[j][2] *= d0; s[j][3] *= d1;
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < KT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[j][e] *= decay;
+  }
+}
+
 template <int K, int W, int IS_F16, int O_MODE, int FOLD>
 __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -106,7 +224,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
         s[j][e] = gdn_scan_state_elem<KIND>(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
   });
 
-  const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
+  const bool has_g = p.g != NULL;
 
   gdn_scan_prefetch<K, BV, NT, O_MODE, elem, FOLD>(p, gdn_smem, w);
 
@@ -121,52 +239,16 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
     const elem *Us = (const elem *)(st + SM::off_u);
     const float *Gs = (const float *)(st + SM::off_g);
 
-    /* Per-token factors, once per warp (two tokens a lane) instead of per fragment element:
-     * fc = kf e^g (folded w), ff = kf e^{g_last - g} (state update), fo = scale qf e^g (o). */
     const float g_last = has_g ? Gs[L - 1] : 0.f;
     float *fc = fac + warp * 192, *ff = fc + 64, *fo = ff + 64;
-    {
-      const float *Kf = (const float *)(st + SM::off_kf);
-      const float *Qf = (const float *)(st + SM::off_qf);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int r = lane + 32 * h;
-        const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? __expf(g) : 1.f;
-        if (FOLD) fc[r] = kf * eg;
-        ff[r] = has_g ? kf * __expf(g_last - g) : kf;
-        if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
-      }
-      __syncwarp();
-    }
+    gdn_col_factors<O_MODE, FOLD>(p, Gs, (const float *)(st + SM::off_kf), (const float *)(st + SM::off_qf), g_last, fc);
 
-    /* ---- S in 16 bits: sb[j][hf] packs S^T row g + 8hf, keys 8j + 2t..+1 */
     uint32_t sb[KT][2];
-#pragma unroll
-    for (int j = 0; j < KT; ++j) {
-      sb[j][0] = gdn_pack2<IS_F16>(s[j][0], s[j][1]);
-      sb[j][1] = gdn_pack2<IS_F16>(s[j][2], s[j][3]);
-    }
+    gdn_col_pack_state<KT, IS_F16>(s, sb);
 
     /* ---- h_c = S, [K][V] rows */
-    if (p.h != NULL) {
-      const int64_t hbase = (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0;
-      if (p.h_f32) {
-        float *hp = (float *)p.h + hbase;
-#pragma unroll
-        for (int j = 0; j < KT; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            hp[(int64_t)(8 * j + 2 * t4 + (e & 1)) * p.h_sk + g8 + 8 * (e >> 1)] = s[j][e];
-      } else if (O_MODE == 0 && p.h_vec16) {
-        gdn_col_store_tile<KT>(sb, ostage, (elem *)p.h + hbase, p.h_sk, K);
-      } else {
-        elem *hp = (elem *)p.h + hbase;
-#pragma unroll
-        for (int j = 0; j < KT; ++j)
-#pragma unroll
-          for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(hp, p.h_sk, sb[j][hf], 8 * j, hf, K);
-      }
-    }
+    if (p.h != NULL)
+      gdn_col_store_h<K, O_MODE, elem>(p, s, sb, ostage, (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0);
 
     /* ---- v_new^T [16 v x 64 tokens] = u^T - S^T w^T; folded (w = Tu diag(c) k, u = Tu v,
      * c_j = kf_j e^{g_j}): v_new^T = (v^T - (S^T k^T) diag(c)) Tu^T */
@@ -187,26 +269,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
       }
     }
     uint32_t ya[8][2]; /* folded: Y = v^T - X diag(c) in 16 bits, as A fragments */
-#pragma unroll
-    for (int np = 0; np < 4; ++np) {
-      /* u^T (v^T) accumulator pairs: B fragments of the block stored [token][v] (b0: tokens 16np.., v g) */
-      uint32_t b[4];
-      gdn_load_b_kn(b, Us, BVP, 16 * np, ucol);
-      const uint32_t bu[4] = {b[0], b[2], b[1], b[3]}; /* (n, hf) = (2np,0) (2np,1) (2np+1,0) (2np+1,1) */
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int n = 2 * np + (q >> 1), hf = q & 1;
-        const float2 uu = gdn_unpack2<IS_F16>(bu[q]);
-        float *acc = vt[n] + 2 * hf;
-        if (FOLD) {
-          const float2 cc = *(const float2 *)(fc + 8 * n + 2 * t4);
-          ya[n][hf] = gdn_pack2<IS_F16>(uu.x - acc[0] * cc.x, uu.y - acc[1] * cc.y);
-        } else {
-          acc[0] = uu.x - acc[0];
-          acc[1] = uu.y - acc[1];
-        }
-      }
-    }
+    gdn_col_form_y<FOLD, IS_F16>(vt, Us, BVP, ucol, fc, vt, ya);
     if (FOLD) {
       const elem *Tus = Ws;
 #pragma unroll
@@ -230,15 +293,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 
     /* 16-bit v_new (for o and the output) and v' = kf e^{g_last - g} v_new (for S) */
     uint32_t vn[8][2], vp[8][2];
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const float2 fp = *(const float2 *)(ff + 8 * n + 2 * t4);
-      const float f0 = fp.x, f1 = fp.y;
-      vn[n][0] = gdn_pack2<IS_F16>(vt[n][0], vt[n][1]);
-      vn[n][1] = gdn_pack2<IS_F16>(vt[n][2], vt[n][3]);
-      vp[n][0] = gdn_pack2<IS_F16>(vt[n][0] * f0, vt[n][1] * f1);
-      vp[n][1] = gdn_pack2<IS_F16>(vt[n][2] * f0, vt[n][3] * f1);
-    }
+    gdn_col_pack_vnew<IS_F16>(vt, ff, vn, vp);
     if (p.v_new != NULL) {
       elem *vb_out = (elem *)p.v_new + (int64_t)t0 * p.vn_st + (int64_t)head * p.vn_sh + vcol0;
       if (O_MODE == 0) { /* v_new rows are 16-byte aligned (validated) */
@@ -253,20 +308,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 
     /* ---- S^T = decay S^T + v'^T k: before o, so its mma chain interleaves with o's (o uses
      * the 16-bit copy sb of the chunk's entering state) */
-    const float decay = has_g ? __expf(g_last) : 1.f;
-    if (p.gk != NULL) {
-      const float *Gkl = (const float *)(st + SM::off_gkl);
-#pragma unroll
-      for (int j = 0; j < KT; ++j) {
-        const float d0 = decay * __expf(Gkl[8 * j + 2 * t4]), d1 = decay * __expf(Gkl[8 * j + 2 * t4 + 1]);
-        s[j][0] *= d0; s[j][1] *= d1; s[j][2] *= d0; s[j][3] *= d1;
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < KT; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[j][e] *= decay;
-    }
+    gdn_col_decay<KT>(p, s, has_g ? __expf(g_last) : 1.f, (const float *)(st + SM::off_gkl));
 #pragma unroll
     for (int kb = 0; kb < 4; ++kb) {
       const uint32_t a[4] = {vp[2 * kb][0], vp[2 * kb][1], vp[2 * kb + 1][0], vp[2 * kb + 1][1]};

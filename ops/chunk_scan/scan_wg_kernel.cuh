@@ -104,7 +104,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
         s[j][e] = gdn_scan_state_elem<KIND>(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
   });
 
-  const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
+  const bool has_g = p.g != NULL;
 
   /* Warpgroup 0 loads every stage (cp.async, zero-filled past the sequence end) and hands
    * it over through full[]; it refills a stage once empty[] says both warpgroups are done
@@ -136,52 +136,14 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     elem *Us = (elem *)(st + SM::off_u);
     const float *Gs = (const float *)(st + SM::off_g);
 
-    /* per-token factors, once per warp: fc = kf e^g (folded w), ff = kf e^{g_last - g}
-     * (state update), fo = scale qf e^g (o) */
     const float g_last = has_g ? Gs[L - 1] : 0.f;
     float *fc = fac + warp * 192, *ff = fc + 64, *fo = ff + 64;
-    {
-      const float *Kf = (const float *)(st + SM::off_kf);
-      const float *Qf = (const float *)(st + SM::off_qf);
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int r = lane + 32 * h;
-        const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? __expf(g) : 1.f;
-        if (FOLD) fc[r] = kf * eg;
-        ff[r] = has_g ? kf * __expf(g_last - g) : kf;
-        if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
-      }
-      __syncwarp();
-    }
+    gdn_col_factors<O_MODE, FOLD>(p, Gs, (const float *)(st + SM::off_kf), (const float *)(st + SM::off_qf), g_last, fc);
 
-    /* ---- S in 16 bits: sb[j][hf] packs S^T row g + 8hf, keys 8j + 2t..+1 (the A operand) */
-    uint32_t sb[KT][2];
-#pragma unroll
-    for (int j = 0; j < KT; ++j) {
-      sb[j][0] = gdn_pack2<IS_F16>(s[j][0], s[j][1]);
-      sb[j][1] = gdn_pack2<IS_F16>(s[j][2], s[j][3]);
-    }
-
-    /* ---- h_c = S, [K][V] rows */
-    if (p.h != NULL) {
-      const int64_t hbase = (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0;
-      if (p.h_f32) {
-        float *hp = (float *)p.h + hbase;
-#pragma unroll
-        for (int j = 0; j < KT; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            hp[(int64_t)(8 * j + 2 * t4 + (e & 1)) * p.h_sk + g8 + 8 * (e >> 1)] = s[j][e];
-      } else if (O_MODE == 0 && p.h_vec16) {
-        gdn_col_store_tile<KT>(sb, ostage, (elem *)p.h + hbase, p.h_sk, K);
-      } else {
-        elem *hp = (elem *)p.h + hbase;
-#pragma unroll
-        for (int j = 0; j < KT; ++j)
-#pragma unroll
-          for (int hf = 0; hf < 2; ++hf) gdn_col_store_pair(hp, p.h_sk, sb[j][hf], 8 * j, hf, K);
-      }
-    }
+    uint32_t sb[KT][2]; /* the A operand of the state products */
+    gdn_col_pack_state<KT, IS_F16>(s, sb);
+    if (p.h != NULL) /* h_c = S */
+      gdn_col_store_h<K, O_MODE, elem>(p, s, sb, ostage, (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0);
 
     /* ---- X^T = S^T w^T (S^T k^T folded) and the state half of o^T, S^T q^T: both read
      * only the entering state, so sb is dead after this group (register budget) */
@@ -207,25 +169,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     /* ---- v_new^T = u^T - X^T; folded: Y = v^T - X^T diag(c) (16-bit A operand), then Y Tu^T */
     float vt[8][4];
     uint32_t ya[8][2];
-#pragma unroll
-    for (int np = 0; np < 4; ++np) {
-      uint32_t b[4];
-      gdn_load_b_kn(b, Us, BVP, 16 * np, ucol);
-      const uint32_t bu[4] = {b[0], b[2], b[1], b[3]}; /* (n, hf) = (2np,0) (2np,1) (2np+1,0) (2np+1,1) */
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int n = 2 * np + (q >> 1), hf = q & 1;
-        const float2 uu = gdn_unpack2<IS_F16>(bu[q]);
-        const float *x = xt[n] + 2 * hf;
-        if (FOLD) {
-          const float2 cc = *(const float2 *)(fc + 8 * n + 2 * t4);
-          ya[n][hf] = gdn_pack2<IS_F16>(uu.x - x[0] * cc.x, uu.y - x[1] * cc.y);
-        } else {
-          vt[n][2 * hf] = uu.x - x[0];
-          vt[n][2 * hf + 1] = uu.y - x[1];
-        }
-      }
-    }
+    gdn_col_form_y<FOLD, IS_F16>(xt, Us, BVP, ucol, fc, vt, ya);
     if (FOLD) {
       gdn_wgmma_fence();
       gdn_wg_tile_product<IS_F16>(&vt[0][0], ya, Ws, 0);
@@ -236,30 +180,10 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
 
     /* 16-bit v_new (for o and the output) and v' = kf e^{g_last - g} v_new (for S) */
     uint32_t vn[8][2], vp[8][2];
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const float2 fp = *(const float2 *)(ff + 8 * n + 2 * t4);
-      vn[n][0] = gdn_pack2<IS_F16>(vt[n][0], vt[n][1]);
-      vn[n][1] = gdn_pack2<IS_F16>(vt[n][2], vt[n][3]);
-      vp[n][0] = gdn_pack2<IS_F16>(vt[n][0] * fp.x, vt[n][1] * fp.y);
-      vp[n][1] = gdn_pack2<IS_F16>(vt[n][2] * fp.x, vt[n][3] * fp.y);
-    }
+    gdn_col_pack_vnew<IS_F16>(vt, ff, vn, vp);
 
     /* ---- S^T = decay S^T + v'^T k and o^T = (S^T q^T) diag(fo) + v_new^T aqk^T, together */
-    const float decay = has_g ? __expf(g_last) : 1.f;
-    if (p.gk != NULL) {
-      const float *Gkl = (const float *)(st + SM::off_gkl);
-#pragma unroll
-      for (int j = 0; j < KT; ++j) {
-        const float d0 = decay * __expf(Gkl[8 * j + 2 * t4]), d1 = decay * __expf(Gkl[8 * j + 2 * t4 + 1]);
-        s[j][0] *= d0; s[j][1] *= d1; s[j][2] *= d0; s[j][3] *= d1;
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < KT; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) s[j][e] *= decay;
-    }
+    gdn_col_decay<KT>(p, s, has_g ? __expf(g_last) : 1.f, (const float *)(st + SM::off_gkl));
     if (O_MODE) {
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
