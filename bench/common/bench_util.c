@@ -159,7 +159,6 @@ typedef struct exec_ctx { cudaGraphExec_t exec; } exec_ctx;
 
 static void run_exec(void *ctx, cudaStream_t s) { CUDA_OK(cudaGraphLaunch(((exec_ctx *)ctx)->exec, s)); }
 
-/* Times `keep` (a node of g, index k of all[0, n)) alone. */
 /* Node k alone, with the memset nodes that feed it directly: a kernel that finds its
  * workspace zeroed by a memset before it (cuBLASLt's split-K / stream-K semaphores) does
  * not do its work without it (measured: a 4.9 ms projection "ran" in 59 us alone). */

@@ -58,6 +58,21 @@ __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], u
   __syncwarp();
 }
 
+/* Loads S^T [16 v x K] as s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)] from w's source
+ * (state row v = column v of S: the pool's [V][K] layout), one source branch per thread. */
+template <int KT>
+__device__ __forceinline__ void gdn_col_state_load(float (&s)[KT][4], const gdn_scan_work &w, int V, int vcol0) {
+  const int lane = threadIdx.x & 31, g8 = lane >> 2, t4 = lane & 3;
+  gdn_scan_state_dispatch(w, [&](auto kind) {
+    constexpr int KIND = decltype(kind)::value;
+#pragma unroll
+    for (int j = 0; j < KT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = gdn_scan_state_elem<KIND>(w, V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
+  });
+}
+
 /* Stores S^T [16 v x K] held as s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)] to w's destination. */
 template <int KT>
 __device__ __forceinline__ void gdn_col_state_store(const float (&s)[KT][4], const gdn_scan_work &w, int vcol0) {
@@ -215,14 +230,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 
   /* ---- S^T [16 v x K]: s[j][e] = S^T[g + 8(e>>1)][8j + 2t + (e&1)]; the pool stores S^T */
   float s[KT][4];
-  gdn_scan_state_dispatch(w, [&](auto kind) {
-    constexpr int KIND = decltype(kind)::value;
-#pragma unroll
-    for (int j = 0; j < KT; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = gdn_scan_state_elem<KIND>(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
-  });
+  gdn_col_state_load<KT>(s, w, p.V, vcol0);
 
   const bool has_g = p.g != NULL;
 

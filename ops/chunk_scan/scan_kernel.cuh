@@ -275,24 +275,23 @@ __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, un
  * chunks 0 .. stages-2 (one commit group each); gdn_scan_stage_in(c) returns once chunk
  * c's buffer (c % stages) has landed for every thread (a CTA barrier, which also means
  * every thread is done with chunk c-1), and refills chunk c-1's buffer with c + stages - 1.
- * With one stage chunk c is loaded there and waited for. SW: the tiles are read by the
- * tensor cores' async proxy, so every thread fences its cp.async writes before the barrier. */
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
+ * With one stage chunk c is loaded there and waited for. */
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
 __device__ __forceinline__ void gdn_scan_prefetch(const gdn_scan_params &p, unsigned char *base, const gdn_scan_work &w) {
-  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
   for (int c = 0; c < p.stages - 1; ++c) {
-    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD, SW>(p, base + (size_t)c * SM::stage, w, c);
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base + (size_t)c * SM::stage, w, c);
     gdn_cp_async_commit();
   }
 }
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0>
 __device__ __forceinline__ void gdn_scan_stage_in(const gdn_scan_params &p, unsigned char *base, const gdn_scan_work &w,
                                                   int c) {
-  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD> SM;
   const int stages = p.stages;
   if (stages == 1) {
     __syncthreads(); /* every thread is done with the previous chunk's buffer */
-    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD, SW>(p, base, w, c);
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base, w, c);
     gdn_cp_async_commit();
     gdn_cp_async_wait<0>();
   } else if (stages == 2) {
@@ -302,11 +301,10 @@ __device__ __forceinline__ void gdn_scan_stage_in(const gdn_scan_params &p, unsi
   } else {
     gdn_cp_async_wait<2>();
   }
-  if constexpr (SW) gdn_fence_proxy_async();
   __syncthreads(); /* chunk c landed for every thread; chunk c-1 fully consumed */
   if (stages > 1) {
     const int cn = c + stages - 1;
-    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD, SW>(p, base + (size_t)(cn % stages) * SM::stage, w, cn);
+    gdn_scan_load_chunk<K, BV, NT, O_MODE, elem, FOLD>(p, base + (size_t)(cn % stages) * SM::stage, w, cn);
     gdn_cp_async_commit();
   }
 }

@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include "gdn/batch.h"
 
+/* The size formulas below are constexpr in C++, so the kernels can check them against
+ * their layouts. */
+#ifdef __cplusplus
+#define GDN_SCAN_CONSTEXPR constexpr
+#else
+#define GDN_SCAN_CONSTEXPR
+#endif
+
 typedef struct gdn_scan_params {
   const int32_t *cu_seqlens, *chunk_offsets, *slots;
   const gdn_batch_header *header;
@@ -52,8 +60,8 @@ static inline size_t gdn_scan_cp_bytes(int32_t max_segments, int Hv, int V, int 
 /* o_mode: 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o with the WY form folded in
  * (the w slot holds the 64x64 Tu tile and the u slot the v block), 3 the folded form
  * without the output (the transition pass of context parallelism). */
-static inline int gdn_scan_mode_has_o(int o_mode) { return o_mode == 1 || o_mode == 2; }
-static inline int gdn_scan_mode_fold(int o_mode) { return o_mode >= 2; }
+static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_has_o(int o_mode) { return o_mode == 1 || o_mode == 2; }
+static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_fold(int o_mode) { return o_mode >= 2; }
 
 /* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts.
  * Per stage: k, w or Tu (, q) tiles, the u / v block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
@@ -82,7 +90,7 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
  * 1 KB to align the dynamic base; the stages' full / empty mbarriers; per warp the factor
  * rows and (chunk_delta_h) the h staging tile (v_new and o are staged in the warp's
  * columns of the u block). Two stages at least: the loads run ahead by a stage. */
-static inline size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
+static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
   const size_t tile_k = (size_t)64 * (size_t)K * 2u, tile_64 = 64u * 64u * 2u;
   const int has_o = gdn_scan_mode_has_o(o_mode), fold = gdn_scan_mode_fold(o_mode);
   const size_t raw = tile_k + (fold ? tile_64 : tile_k) + (has_o ? tile_k + tile_64 : 0u) +

@@ -369,7 +369,11 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (cfg->o_mode != pb->o_mode || !supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
       cfg->num_stages < (cfg->column_split == 2 ? 2 : 1) || cfg->num_stages > 4 ||
       cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode) ||
-      (pb->batch->segments != NULL) != (cfg->cp_stages > 0))
+      (pb->batch->segments != NULL) != (cfg->cp_stages > 0) ||
+      (cfg->cp_stages > 0 &&
+       (cfg->cp_stages < (cfg->column_split == 2 ? 2 : 1) || cfg->cp_stages > 4 ||
+        cfg->cp_smem_bytes !=
+            gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->cp_stages, transition_mode(cfg->o_mode)))))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg (BV=%d, warps=%d, stages=%d) was not planned for this problem (K=%d, V=%d)",
                     cfg->bv, cfg->num_warps, cfg->num_stages, K, V);
   memset(p, 0, sizeof *p);

@@ -2,6 +2,17 @@
  * CMake compiles the *_sm90a.cu files for that target alone. */
 #include "ops/chunk_scan/scan_wg_kernel.cuh"
 
+/* The planner's size formula (scan_params.h, C) is the kernel's stage layout. */
+template <int BV, int O_MODE, int FOLD>
+constexpr bool wg_stage_matches() {
+  return gdn_scan_smem<128, BV, O_MODE, FOLD, 1>::stage ==
+         gdn_scan_wg_stage_bytes(128, BV, O_MODE ? (FOLD ? 2 : 1) : (FOLD ? 3 : 0));
+}
+static_assert(wg_stage_matches<64, 0, 0>() && wg_stage_matches<64, 1, 0>() && wg_stage_matches<64, 1, 1>() &&
+                  wg_stage_matches<64, 0, 1>() && wg_stage_matches<128, 0, 0>() && wg_stage_matches<128, 1, 0>() &&
+                  wg_stage_matches<128, 1, 1>() && wg_stage_matches<128, 0, 1>(),
+              "gdn_scan_wg_stage_bytes differs from the warpgroup kernel's stage layout");
+
 template <int WG>
 static const void *wg_fn(int f16, int o_mode) {
   if (o_mode == 3) /* folded, no output: the transition pass */

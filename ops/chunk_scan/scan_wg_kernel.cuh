@@ -15,7 +15,7 @@
  * (zero above the diagonal, as chunk_intra stores them and the API defines them).
  * The o tile is computed transposed and stored through the warp's columns of the u block
  * (free once v_new is formed), like v_new.
- * Per chunk and warpgroup: 28 wgmma (4 more for Tu), 64 KB of B operands read. */
+ * Per chunk and warpgroup: 24 wgmma (28 in the folded form, with Tu), 64 KB of B operands read. */
 #ifndef GDN_SCAN_WG_KERNEL_CUH
 #define GDN_SCAN_WG_KERNEL_CUH
 
@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
   const int64_t chunk_base = w.chunk_base;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int g8 = lane >> 2, t4 = lane & 3;
+  const int t4 = lane & 3;
   const int ucol = 16 * warp;          /* this warp's columns in the u tile */
   const int vcol0 = w.row0 + ucol;     /* ... and among the state rows */
   const int stages = p.stages; /* >= 2 (planned) */
@@ -95,14 +95,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
   __syncthreads();
 
   float s[KT][4];
-  gdn_scan_state_dispatch(w, [&](auto kind) {
-    constexpr int KIND = decltype(kind)::value;
-#pragma unroll
-    for (int j = 0; j < KT; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        s[j][e] = gdn_scan_state_elem<KIND>(w, p.V, vcol0 + g8 + 8 * (e >> 1), 8 * j + 2 * t4 + (e & 1));
-  });
+  gdn_col_state_load<KT>(s, w, p.V, vcol0);
 
   const bool has_g = p.g != NULL;
 

@@ -291,48 +291,54 @@ int keep_choice(algo_choice *ch) {
   return kept;
 }
 
-/* Every candidate once untimed (its kernels load lazily; the clocks ramp), then once each
- * between events, on the plan's stream, into a scratch output: us[i] is the GPU time, < 0
- * where the matmul failed. Reads x, w, bias and (accumulate) y; writes only the scratch
- * output and workspace. Returns 0 when nothing could be timed (no scratch memory, a
- * failed event). */
+/* Every candidate once untimed (its kernels load lazily; the clocks ramp), then GDN_LINEAR_
+ * TIMING_REPS times each (interleaved) between events, on the plan's stream, in place on a
+ * scratch output exactly as the real call runs in place on y (C = D): us[i] is the fastest
+ * of its runs, < 0 where the matmul failed. Accumulating, y is copied into the scratch
+ * before every run. Reads x, w, bias and (accumulate) y; writes only the scratch and the
+ * workspace. Returns 0 when nothing could be timed (no scratch memory, a failed event). */
+#define GDN_LINEAR_TIMING_REPS 3
 int time_candidates(const gdn_linear_args *a, const gdn_linear_config *c, const cublasLtMatmulHeuristicResult_t *res,
                     int count, float *us) {
   size_t ws = 0;
   for (int i = 0; i < count; ++i) ws = res[i].workspaceSize > ws ? res[i].workspaceSize : ws;
-  const size_t out_bytes = (size_t)c->T * (size_t)c->ldy * gdn_dtype_size(c->dtype);
+  const size_t esz = gdn_dtype_size(c->dtype), out_bytes = (size_t)c->T * (size_t)c->ldy * esz;
   void *out = NULL, *work = NULL;
   cudaEvent_t ev[2 * GDN_LINEAR_MAX_CANDIDATES];
   int nev = 0, ok = 1;
   if (cudaMalloc(&out, out_bytes) != cudaSuccess) out = NULL, ok = 0;
   if (ok && ws > 0 && cudaMalloc(&work, ws) != cudaSuccess) work = NULL, ok = 0;
-  if (!ok) cudaGetLastError(); /* the failed allocation is not the caller's error */
   for (int i = 0; ok && i < 2 * count; ++i) {
     ok = cudaEventCreate(&ev[i]) == cudaSuccess;
-    if (!ok) cudaGetLastError();
     nev += ok;
   }
   const float alpha = 1.0f, beta = a->accumulate ? 1.0f : 0.0f;
   cublasStatus_t st[GDN_LINEAR_MAX_CANDIDATES];
-  for (int pass = 0; ok && pass < 2; ++pass)
-    for (int i = 0; i < count; ++i) {
-      if (pass == 1) ok = ok && cudaEventRecord(ev[2 * i], c->capture) == cudaSuccess;
-      /* C = y (read when accumulating), D = the scratch: same layout, out of place. */
-      cublasStatus_t s = cublasLtMatmul(c->lt, c->desc, &alpha, a->w.data, c->la, a->x.data, c->lb, &beta, a->y.data, c->lc,
+  for (int i = 0; i < count; ++i) us[i] = -1.0f;
+  for (int pass = 0; ok && pass <= GDN_LINEAR_TIMING_REPS; ++pass) {
+    for (int i = 0; ok && i < count; ++i) {
+      if (a->accumulate) /* the y rows (T x N of pitch ldy), outside the timed span */
+        ok = cudaMemcpy2DAsync(out, (size_t)c->ldy * esz, a->y.data, (size_t)c->ldy * esz, (size_t)c->N * esz,
+                               (size_t)c->T, cudaMemcpyDeviceToDevice, c->capture) == cudaSuccess;
+      if (pass > 0) ok = ok && cudaEventRecord(ev[2 * i], c->capture) == cudaSuccess;
+      cublasStatus_t s = cublasLtMatmul(c->lt, c->desc, &alpha, a->w.data, c->la, a->x.data, c->lb, &beta, out, c->lc,
                                         out, c->lc, &res[i].algo, work, res[i].workspaceSize, c->capture);
       if (pass == 0) st[i] = s;
-      if (pass == 1) ok = ok && cudaEventRecord(ev[2 * i + 1], c->capture) == cudaSuccess;
+      if (pass > 0) ok = ok && cudaEventRecord(ev[2 * i + 1], c->capture) == cudaSuccess;
     }
-  const int synced = cudaStreamSynchronize(c->capture) == cudaSuccess; /* before the scratch is freed */
-  ok = ok && synced;
-  for (int i = 0; ok && i < count; ++i) {
-    float ms = 0.0f;
-    if (st[i] != CUBLAS_STATUS_SUCCESS || cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]) != cudaSuccess) ms = -1e-3f;
-    us[i] = ms * 1000.0f;
+    if (pass == 0) continue;
+    ok = ok && cudaStreamSynchronize(c->capture) == cudaSuccess;
+    for (int i = 0; ok && i < count; ++i) {
+      float ms = 0.0f;
+      if (st[i] != CUBLAS_STATUS_SUCCESS || cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]) != cudaSuccess) continue;
+      if (us[i] < 0.0f || ms * 1000.0f < us[i]) us[i] = ms * 1000.0f;
+    }
   }
+  cudaStreamSynchronize(c->capture); /* before the scratch is freed */
   for (int i = 0; i < nev; ++i) cudaEventDestroy(ev[i]);
   if (work != NULL) cudaFree(work);
   if (out != NULL) cudaFree(out);
+  cudaGetLastError(); /* a failed allocation or event here is not the caller's error */
   return ok;
 }
 
@@ -373,10 +379,12 @@ gdn_status select_algo(const gdn_linear_args *a, gdn_linear_config *c, const cub
       ch.timed = 1;
       for (int i = 1; i < count; ++i)
         if (ch.us[i] >= 0 && (ch.us[ch.chosen] < 0 || ch.us[i] < ch.us[ch.chosen])) ch.chosen = i;
+      if (ch.us[ch.chosen] < 0) ch.timed = 0; /* none ran: the heuristic's first, not remembered */
     }
-    /* The untimed fallback (no scratch) is remembered too; with the table full, the
+    /* Only a timed choice is remembered (a plan that found no scratch memory takes the
+     * heuristic's first and a later plan times again); with the table full, the
      * heuristic's first, as for every later plan of this GEMM. */
-    if (!keep_choice(&ch)) {
+    if (!ch.timed || !keep_choice(&ch)) {
       ch.chosen = 0;
       ch.timed = 0;
     }
