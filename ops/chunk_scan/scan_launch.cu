@@ -44,15 +44,6 @@ static gdn_status scan_build(const gdn_scan_problem *pb, const gdn_scan_config *
   const int col = cfg->column_split;
   const void *fn = scan_kernel(K, col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
   if (fn == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no chunk scan kernel for K=%d BV=%d warps=%d", K, cfg->bv, cfg->num_warps);
-  if (col == 2) { /* sm_90a code: a cfg planned for compute capability 9.0 used on another device */
-    cudaFuncAttributes fa;
-    if (cudaFuncGetAttributes(&fa, fn) != cudaSuccess) {
-      cudaGetLastError();
-      return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                      "cfg: the warpgroup chunk scan (column_split 2, sm_90a) cannot run on this device; plan again "
-                      "for it");
-    }
-  }
   const dim3 block((unsigned)(32 * cfg->num_warps), 1, 1);
   sc->n = 0;
   if (pb->batch->segments != NULL) {
