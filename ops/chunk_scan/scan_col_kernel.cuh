@@ -188,8 +188,9 @@ __device__ __forceinline__ void gdn_col_pack_vnew(const float (&vt)[8][4], const
 
 /* S^T *= e^{g_last} [e^{gk_last}] (Gkl: the chunk's last per-key log gate, with gk). */
 template <int KT>
-__device__ __forceinline__ void gdn_col_decay(const gdn_scan_params &p, float (&s)[KT][4], float decay, const float *Gkl) {
+__device__ __forceinline__ void gdn_col_decay(const gdn_scan_params &p, float (&s)[KT][4], float g_last, const float *Gkl) {
   const int t4 = threadIdx.x & 3;
+  const float decay = p.g != NULL ? __expf(g_last) : 1.f;
   if (p.gk != NULL) {
 #pragma unroll
     for (int j = 0; j < KT; ++j) {
@@ -316,7 +317,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 
     /* ---- S^T = decay S^T + v'^T k: before o, so its mma chain interleaves with o's (o uses
      * the 16-bit copy sb of the chunk's entering state) */
-    gdn_col_decay<KT>(p, s, has_g ? __expf(g_last) : 1.f, (const float *)(st + SM::off_gkl));
+    gdn_col_decay<KT>(p, s, g_last, (const float *)(st + SM::off_gkl));
 #pragma unroll
     for (int kb = 0; kb < 4; ++kb) {
       const uint32_t a[4] = {vp[2 * kb][0], vp[2 * kb][1], vp[2 * kb + 1][0], vp[2 * kb + 1][1]};

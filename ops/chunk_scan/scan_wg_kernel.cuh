@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     gdn_col_pack_vnew<IS_F16>(vt, ff, vn, vp);
 
     /* ---- S^T = decay S^T + v'^T k and o^T = (S^T q^T) diag(fo) + v_new^T aqk^T, together */
-    gdn_col_decay<KT>(p, s, has_g ? __expf(g_last) : 1.f, (const float *)(st + SM::off_gkl));
+    gdn_col_decay<KT>(p, s, g_last, (const float *)(st + SM::off_gkl));
     if (O_MODE) {
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
