@@ -102,6 +102,14 @@ __device__ __forceinline__ void gdn_store_float(void *base, int dtype, int64_t i
   }
 }
 
+/* 2^x on the special-function unit (ex2.approx.ftz, ~2 ulp; 2^-inf = 0): the exponential of
+ * the intra-chunk gates, whose log2e factor is folded into per-row / per-column terms. */
+__device__ __forceinline__ float gdn_ex2_fast(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 /* ---- activations (fp32) */
 __device__ __forceinline__ float gdn_softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }
 __device__ __forceinline__ float gdn_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }

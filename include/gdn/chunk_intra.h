@@ -54,8 +54,10 @@ typedef struct gdn_chunk_intra_args {
 
 typedef struct gdn_chunk_intra_config {
   int per_key;      /* 1: the CUDA-core per-key-gate kernel */
-  int heads_per_cta; /* > 1: FUSED with only aqk / tu / qf / kf out and q, k shared by G value
-                        heads: one CTA per (chunk, k head) shares q.k^T and k.k^T over them */
+  int folded;       /* 1: FUSED with only aqk / tu / qf / kf out (the folded WY form): the
+                       split-bf16 tensor-core solve, aqk and Tu staged in shared memory */
+  int heads_per_cta; /* value heads per CTA: in the folded form the G that share one q / k head
+                        (q.k^T and k.k^T computed once for them), else 1 */
   int threads;
   size_t smem_bytes;
 } gdn_chunk_intra_config;

@@ -8,9 +8,9 @@
 extern "C" gdn_status gdn_chunk_intra_params(const gdn_chunk_intra_args *a, const gdn_chunk_intra_config *cfg,
                                              gdn_intra_params *p);
 
-static const void *pick_kernel(int per_key, int grouped, int K, int f16) {
+static const void *pick_kernel(int per_key, int folded, int K, int f16) {
   if (per_key) return f16 ? (const void *)gdn_intra_gk_kernel<1> : (const void *)gdn_intra_gk_kernel<0>;
-  if (grouped) {
+  if (folded) {
     switch (K) {
       case 64: return f16 ? (const void *)gdn_intra_group_kernel<64, 1> : (const void *)gdn_intra_group_kernel<64, 0>;
       case 128: return f16 ? (const void *)gdn_intra_group_kernel<128, 1> : (const void *)gdn_intra_group_kernel<128, 0>;
@@ -27,7 +27,7 @@ static const void *pick_kernel(int per_key, int grouped, int K, int f16) {
 static gdn_status intra_call(const gdn_chunk_intra_args *a, const gdn_chunk_intra_config *cfg, gdn_intra_params *p,
                              gdn_kernel_call *call) {
   GDN_TRY(gdn_chunk_intra_params(a, cfg, p));
-  call->func = pick_kernel(cfg->per_key, cfg->heads_per_cta > 1, p->K, a->k.dtype == GDN_DTYPE_F16);
+  call->func = pick_kernel(cfg->per_key, cfg->folded, p->K, a->k.dtype == GDN_DTYPE_F16);
   call->grid = dim3((unsigned)a->batch.max_chunks, (unsigned)(p->Hv / cfg->heads_per_cta), 1);
   call->block = dim3((unsigned)cfg->threads, 1, 1);
   call->smem = cfg->smem_bytes;

@@ -34,7 +34,7 @@ typedef struct gdn_intra_params {
   float *kf; int64_t kf_st, kf_sh;
   float scale;
   int l2norm;
-  int heads_per_cta; /* > 1: the grouped kernel (value heads sharing one q / k head) */
+  int heads_per_cta; /* value heads per CTA (the folded-form kernel: those sharing one q / k head) */
 } gdn_intra_params;
 
 /* Shared memory of the tensor-core path (scalar gate). One region is reused in turn
@@ -52,10 +52,16 @@ static inline size_t gdn_intra_fast_smem(int K, int V) {
          gdn_intra_fast_region(K, V) + 64u * 65u * 4u + 3u * 16u * 17u * 4u + 4u * 64u * 4u;
 }
 
-/* Shared memory of the grouped folded-form kernel (G value heads per CTA). */
+/* Shared memory of the grouped folded-form kernel (G value heads per CTA, intra_group.cuh):
+ * region 0 = the k and q tiles, later A hi / lo, the aqk staging tile and A's fp32 diagonal
+ * blocks (4 x (16 x 24 + 8) floats); then the Tu staging tile, the transposed diagonal
+ * inverses (hi / lo, [64][24]) and the per-token rows rq, rk and beta, g, h per head. */
+GDN_HD static inline size_t gdn_intra_group_region0(int K) {
+  size_t tiles = (size_t)2 * 64u * (size_t)(K + 8) * 2u, solve = 3u * 64u * 72u * 2u + 4u * (16u * 24u + 8u) * 4u;
+  return tiles > solve ? tiles : solve;
+}
 static inline size_t gdn_intra_group_smem(int K, int G) {
-  return (size_t)64 * (size_t)(K + 8) * 2u + gdn_intra_fast_region(K, 0) + 64u * 65u * 4u + 3u * 16u * 17u * 4u +
-         2u * 64u * 4u + (size_t)G * 2u * 64u * 4u;
+  return gdn_intra_group_region0(K) + 64u * 72u * 2u + 2u * 64u * 24u * 2u + 4u * (128u + 3u * 64u * (size_t)G);
 }
 
 /* Shared memory of the per-key-gate path. */

@@ -119,11 +119,15 @@ gdn_status gdn_chunk_intra_validate(const gdn_chunk_intra_args *a) {
   return GDN_SUCCESS;
 }
 
-/* Value heads per CTA: the group sharing q and k, where the grouped kernel applies. */
+/* The folded-form kernel (intra_group.cuh): FUSED with only aqk / tu (/ qf / kf) out. */
+static int folded_form(const gdn_chunk_intra_args *a) {
+  return a->mode == GDN_INTRA_FUSED && !needs_per_key(a) && !gdn_intra_wants_wu(a) && !gdn_tensor_present(&a->A_inv) &&
+         gdn_tensor_present(&a->tu) && gdn_tensor_present(&a->aqk);
+}
+
+/* Value heads per CTA: in the folded form the group sharing q and k (one q head per k head). */
 static int heads_per_cta(const gdn_chunk_intra_args *a) {
-  if (a->mode != GDN_INTRA_FUSED || needs_per_key(a) || gdn_intra_wants_wu(a) || gdn_tensor_present(&a->A_inv) ||
-      !gdn_tensor_present(&a->tu) || !gdn_tensor_present(&a->aqk))
-    return 1;
+  if (!folded_form(a)) return 1;
   const int64_t Hv = a->beta.sizes[1], Hk = a->k.sizes[1], Hq = a->q.sizes[1];
   const int64_t G = Hv / Hk;
   return (Hq == Hk && G >= 2 && G <= 16) ? (int)G : 1;
@@ -136,10 +140,11 @@ gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_
   const int K = (int)a->k.sizes[2];
   const int V = gdn_intra_wants_wu(a) ? (int)a->v.sizes[2] : 0;
   cfg->per_key = needs_per_key(a);
+  cfg->folded = folded_form(a);
   cfg->heads_per_cta = heads_per_cta(a);
   cfg->threads = cfg->per_key ? 256 : 128;
   cfg->smem_bytes = cfg->per_key ? gdn_intra_gk_smem(K)
-                    : cfg->heads_per_cta > 1 ? gdn_intra_group_smem(K, cfg->heads_per_cta)
+                    : cfg->folded ? gdn_intra_group_smem(K, cfg->heads_per_cta)
                                              : gdn_intra_fast_smem(K, V);
   if (cfg->smem_bytes > dev->smem_per_block_optin)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk_intra K=%d V=%d needs %zu bytes of shared memory; the device allows %zu", K,
@@ -151,7 +156,8 @@ gdn_status gdn_chunk_intra_plan(const gdn_chunk_intra_args *a, const gdn_device_
 gdn_status gdn_chunk_intra_params(const gdn_chunk_intra_args *a, const gdn_chunk_intra_config *cfg,
                                   gdn_intra_params *p) {
   GDN_TRY(gdn_chunk_intra_validate(a));
-  if (cfg == NULL || cfg->per_key != needs_per_key(a) || cfg->heads_per_cta != heads_per_cta(a))
+  if (cfg == NULL || cfg->per_key != needs_per_key(a) || cfg->folded != folded_form(a) ||
+      cfg->heads_per_cta != heads_per_cta(a))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_intra: cfg was not planned for these args");
   memset(p, 0, sizeof *p);
   p->cu_seqlens = a->batch.cu_seqlens;

@@ -266,9 +266,16 @@ static void test_scan_o_and_intra(void) {
   fw.q = gdn_tensor_3d(at(95), GDN_DTYPE_BF16, 256, 2, 128);
   fw.aqk = gdn_tensor_3d(at(105), GDN_DTYPE_BF16, 256, 4, 64);
   CHECK_OK(gdn_chunk_intra_plan(&fw, &dev, &tcfg));
-  CHECK(tcfg.heads_per_cta == 2 && 4 * (tcfg.smem_bytes + 1024) <= 228 * 1024,
-        "grouped intra: %d heads per CTA, %zu bytes", tcfg.heads_per_cta, tcfg.smem_bytes);
-  CHECK(wcfg.heads_per_cta == 1, "w/u intra grouped: %d", wcfg.heads_per_cta);
+  CHECK(tcfg.folded && tcfg.heads_per_cta == 2 && 4 * (tcfg.smem_bytes + 1024) <= 228 * 1024,
+        "grouped intra: folded %d, %d heads per CTA, %zu bytes", tcfg.folded, tcfg.heads_per_cta, tcfg.smem_bytes);
+  CHECK(!wcfg.folded && wcfg.heads_per_cta == 1, "w/u intra: folded %d, %d heads per CTA", wcfg.folded,
+        wcfg.heads_per_cta);
+  /* no GVA: the folded kernel with one value head per CTA */
+  fw.k = gdn_tensor_3d(at(110), GDN_DTYPE_BF16, 256, 4, 128);
+  fw.q = gdn_tensor_3d(at(120), GDN_DTYPE_BF16, 256, 4, 128);
+  CHECK_OK(gdn_chunk_intra_plan(&fw, &dev, &tcfg));
+  CHECK(tcfg.folded && tcfg.heads_per_cta == 1, "folded intra without GVA: folded %d, %d heads per CTA", tcfg.folded,
+        tcfg.heads_per_cta);
   fw = fu;
   fw.tu = gdn_tensor_3d(at(80), GDN_DTYPE_F32, 256, 4, 64);
   CHECK_FAIL_NAMES(gdn_chunk_intra_validate(&fw), GDN_ERROR_INVALID_ARGUMENT, "tu");
