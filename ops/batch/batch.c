@@ -18,11 +18,11 @@ size_t gdn_batch_workspace_bytes_for(const gdn_batch_setup_args *a) { return a ?
 
 /* Context parallelism (bench/NOTES.md): segments pay a transition pass over K extra state
  * rows and a combine pass, about 1.3x the scan's own work, so they only pay where the batch
- * leaves most of the device idle: at most SMs / 8 (sequence, head) pairs (one 8192-token
- * sequence at 8 value heads, a tensor-parallel rank of Qwen3-Next), cut into runs of >= 8
- * chunks (512 tokens) so each CTA's chain stays long next to its fixed cost. */
+ * leaves most of the device idle: at most SMs / 4 (sequence, head) pairs (one sequence at
+ * the 32 value heads of Qwen3-Next TP1 on an H200, or up to 4 at a TP4 rank's 8), cut into
+ * runs of >= 8 chunks (512 tokens) so each CTA's chain stays long next to its fixed cost. */
 #define GDN_CP_MIN_CHUNKS 8
-#define GDN_CP_PAIRS_DIV 8
+#define GDN_CP_PAIRS_DIV 4
 
 int gdn_batch_setup_context_parallel(gdn_batch_setup_args *a, int Hv, const gdn_device_info *dev) {
   if (a == NULL || dev == NULL || Hv <= 0 || Hv > dev->sm_count / GDN_CP_PAIRS_DIV ||

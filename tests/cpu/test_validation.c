@@ -272,7 +272,11 @@ static void test_cp_policy(void) {
         "TP4 heads: cp %d / %d / %d / %d", a.cp_min_chunks, a.cp_units, a.cp_heads, a.cp_max_pairs);
   memset(&a, 0, sizeof a);
   a.max_tokens = 8192;
-  CHECK(gdn_batch_setup_context_parallel(&a, 32, &dev) == -1 && a.cp_min_chunks == 0, "32 heads fill the device");
+  CHECK(gdn_batch_setup_context_parallel(&a, 32, &dev) == 0 && a.cp_max_pairs >= 32, "TP1 heads: cp max pairs %d",
+        a.cp_max_pairs);
+  memset(&a, 0, sizeof a);
+  a.max_tokens = 8192;
+  CHECK(gdn_batch_setup_context_parallel(&a, 64, &dev) == -1 && a.cp_min_chunks == 0, "64 heads fill the device");
   a.max_tokens = 512;
   CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == -1, "512 tokens cannot be cut");
 }
