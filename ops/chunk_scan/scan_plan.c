@@ -198,6 +198,14 @@ static int supported(int K, int col, int bv, int warps) {
   return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && (warps == 8 || (warps == 4 && K != 256)));
 }
 
+/* The warpgroup scan can run here: built (sm_90a), K = 128, compute capability 9.0, and
+ * GDN_CHUNK_H_WGMMA is not 0. */
+static int gdn_scan_hopper_wg(int K, const gdn_device_info *dev) {
+  int env_wg = -1;
+  if (gdn_param_int(GDN_PARAM_CHUNK_H_WGMMA, &env_wg) < 0) env_wg = -1; /* the plan reports it */
+  return wgmma_built && K == 128 && dev->cc_major == 9 && dev->cc_minor == 0 && env_wg != 0;
+}
+
 size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode) {
   if (column_split == 2) return gdn_scan_wg_smem_bytes(K, bv, num_stages, o_mode);
   return column_split ? gdn_scan_col_smem_bytes(K, bv, num_stages, o_mode) : gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
@@ -221,20 +229,26 @@ int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_m
   /* a segmented batch runs many short chains: the throughput kernel */
   if (batch->segments != NULL || o_mode == 2) return 1;
   const int64_t pairs = (int64_t)batch->max_seqs * Hv;
-  /* Hopper with the warpgroup scan built: the column split (the folded forward) wherever
-   * there are >= 16 (sequence, head) pairs. Measured on an H200 (bench_prefill, folded
-   * column split vs row groups): TP1 64 x 128 569 -> 403 us, 4 x 2048 497 -> 291, 1 x 8192
-   * 594 -> 498, 1 x 32768 2256 -> 1850, TP4 8 x 8192 1192 -> 949; at 8 pairs (TP4 1 x 512)
-   * 62 -> 69. Elsewhere (measured on an H100 with the mma.sync kernels) the row groups
-   * keep short and narrow batches. */
-  if (wgmma_built && K == 128 && dev->cc_major == 9 && dev->cc_minor == 0 && pairs >= 16) return 1;
-  return pairs >= dev->sm_count && mean_chunks(batch) > 4;
+  /* Long chains where every SM gets a CTA: with the warpgroup scan (BV = 64, two CTAs per
+   * pair) from half as many pairs as SMs. Measured on an H200 (chunk_delta_h, warpgroup vs
+   * row groups): TP1 4 x 2048 159 vs 204 us; 64 x 128 (2 chunks) 290 vs 264; 1 x 8192 (32
+   * pairs, mma.sync column split at BV = 32) 315 vs 244. */
+  const int64_t need = gdn_scan_hopper_wg(K, dev) ? (dev->sm_count + 1) / 2 : dev->sm_count;
+  return pairs >= need && mean_chunks(batch) > 4;
 }
 
 int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_device_info *dev) {
   int env_col = -1;
   if (K > 128 || gdn_param_int(GDN_PARAM_CHUNK_H_COLUMN_SPLIT, &env_col) < 0) return 0;
   if (env_col == 0 || env_col == 1) return env_col;
+  /* Hopper with the warpgroup scan built: the folded forward wherever there are >= 16
+   * (sequence, head) pairs; its intra-chunk kernel skips w and u, which pays even where the
+   * scan alone is slower than the row groups. Measured on an H200 (bench_prefill, folded
+   * column split vs row groups): TP1 64 x 128 569 -> 403 us, 4 x 2048 497 -> 291, 1 x 8192
+   * 594 -> 498, 1 x 32768 2256 -> 1850, TP4 8 x 8192 1192 -> 949; at 8 pairs (TP4 1 x 512)
+   * 62 -> 69. Elsewhere (measured on an H100 with the mma.sync kernels) the row groups keep
+   * short and narrow batches. */
+  if (gdn_scan_hopper_wg(K, dev) && batch->segments == NULL && (int64_t)batch->max_seqs * Hv >= 16) return 1;
   return gdn_scan_default_column_split(batch, Hv, K, 1, dev);
 }
 
