@@ -49,11 +49,19 @@ __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], u
     gdn_stmatrix_x4_trans(stage + (8 * (j + (m >> 1)) + r) * PITCH + 8 * (m & 1), regs);
   }
   __syncwarp();
+  /* 16-byte unit `lane + 32k`: row lane / 2 + 16k, half lane % 2; one 64-bit address per
+   * thread, stepped by 16 rows, and no row guards for a full tile (the common case) */
+  const int row0 = lane >> 1, half = lane & 1;
+  uint16_t *dst = (uint16_t *)base + (int64_t)row0 * ld + 8 * half;
+  const uint16_t *src = stage + row0 * PITCH + 8 * half;
+  const int64_t step = 16 * ld;
+  if (rows_valid >= 8 * NJ) {
 #pragma unroll
-  for (int k = 0; k < NJ / 2; ++k) {
-    const int chunk = lane + 32 * k, row = chunk >> 1, half = chunk & 1;
-    if (row < rows_valid)
-      *(uint4 *)((uint16_t *)base + (int64_t)row * ld + 8 * half) = *(const uint4 *)(stage + row * PITCH + 8 * half);
+    for (int k = 0; k < NJ / 2; ++k) *(uint4 *)(dst + k * step) = *(const uint4 *)(src + 16 * k * PITCH);
+  } else {
+#pragma unroll
+    for (int k = 0; k < NJ / 2; ++k)
+      if (row0 + 16 * k < rows_valid) *(uint4 *)(dst + k * step) = *(const uint4 *)(src + 16 * k * PITCH);
   }
   __syncwarp();
 }
@@ -101,9 +109,10 @@ __device__ __forceinline__ void gdn_col_factors(const gdn_scan_params &p, const 
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int r = lane + 32 * h;
-    const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? __expf(g) : 1.f;
+    /* ex2.approx.ftz: __expf's non-ftz form costs three more instructions per exponential */
+    const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? gdn_ex2_fast(g * 1.44269504f) : 1.f;
     if (FOLD) fc[r] = kf * eg;
-    ff[r] = has_g ? kf * __expf(g_last - g) : kf;
+    ff[r] = has_g ? kf * gdn_ex2_fast((g_last - g) * 1.44269504f) : kf;
     if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
   }
   __syncwarp();
@@ -187,11 +196,11 @@ __device__ __forceinline__ void gdn_col_pack_vnew(const float (&vt)[8][4], const
 }
 
 /* S^T *= e^{g_last} [e^{gk_last}] (Gkl: the chunk's last per-key log gate, with gk). */
-template <int KT>
+template <int KT, int GK>
 __device__ __forceinline__ void gdn_col_decay(const gdn_scan_params &p, float (&s)[KT][4], float g_last, const float *Gkl) {
   const int t4 = threadIdx.x & 3;
-  const float decay = p.g != NULL ? __expf(g_last) : 1.f;
-  if (p.gk != NULL) {
+  const float decay = p.g != NULL ? gdn_ex2_fast(g_last * 1.44269504f) : 1.f;
+  if (GK && p.gk != NULL) { /* (a runtime-only test lets ptxas merge both loops through 32 MOVs) */
 #pragma unroll
     for (int j = 0; j < KT; ++j) {
       const float d0 = decay * __expf(Gkl[8 * j + 2 * t4]), d1 = decay * __expf(Gkl[8 * j + 2 * t4 + 1]);
@@ -317,7 +326,7 @@ __global__ void __launch_bounds__(W * 32, 1) gdn_scan_col_kernel(const gdn_scan_
 
     /* ---- S^T = decay S^T + v'^T k: before o, so its mma chain interleaves with o's (o uses
      * the 16-bit copy sb of the chunk's entering state) */
-    gdn_col_decay<KT>(p, s, g_last, (const float *)(st + SM::off_gkl));
+    gdn_col_decay<KT, !FOLD>(p, s, g_last, (const float *)(st + SM::off_gkl));
 #pragma unroll
     for (int kb = 0; kb < 4; ++kb) {
       const uint32_t a[4] = {vp[2 * kb][0], vp[2 * kb][1], vp[2 * kb + 1][0], vp[2 * kb + 1][1]};

@@ -103,8 +103,8 @@ __device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base
 /* L_u: rows of the u / v block to load (0 for an identity block of the transition pass,
  * whose u is zero). */
 template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
-__device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, unsigned char *st, int head, int vb,
-                                                    int t0, int L, int L_u) {
+__device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, unsigned char *st, int head, int k_head,
+                                                    int q_head, int vb, int t0, int L, int L_u) {
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
   /* a 16-bit 64 x COLS tile into its slot, padded or swizzled */
   auto tile = [&](auto cols, size_t off, int pitch, const void *src, int64_t rs) {
@@ -114,7 +114,7 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
     else
       gdn_scan_load_tile<COLS, NT>((elem *)(st + off), pitch, (const elem *)src, rs, t0, L);
   };
-  tile(gdn_int_c<K>(), SM::off_k, SM::KP, (const elem *)p.k + (int64_t)(head / p.group_k) * p.k_sh, p.k_st);
+  tile(gdn_int_c<K>(), SM::off_k, SM::KP, (const elem *)p.k + (int64_t)k_head * p.k_sh, p.k_st);
   if (FOLD)
     tile(gdn_int_c<64>(), SM::off_w, SM::AP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
   else
@@ -122,7 +122,7 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
   gdn_scan_load_tile<BV, NT>((elem *)(st + SM::off_u), SM::BVP,
                              (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)(L_u ? vb : 0) * BV, p.u_st, t0, L_u);
   if (O_MODE) {
-    tile(gdn_int_c<K>(), SM::off_q, SM::KP, (const elem *)p.q + (int64_t)(head / p.group_q) * p.q_sh, p.q_st);
+    tile(gdn_int_c<K>(), SM::off_q, SM::KP, (const elem *)p.q + (int64_t)q_head * p.q_sh, p.q_st);
     tile(gdn_int_c<64>(), SM::off_a, SM::AP, (const elem *)p.aqk + (int64_t)head * p.aqk_sh, p.aqk_st);
   }
   if (p.g) gdn_scan_load_rows((float *)(st + SM::off_g), p.g + (int64_t)head * p.g_sh, p.g_st, t0, L, 0);
@@ -144,7 +144,7 @@ __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, un
  * pass (cp_phase 1) blocks past V / BV are identity blocks: row V + c starts as e_c, so the
  * scan computes column c of the segment's transition (u is zero there). */
 struct gdn_scan_work {
-  int seq, head, vb, row0, t_begin, t_end, nchunks, chunk0, load_u;
+  int seq, head, k_head, q_head, vb, row0, t_begin, t_end, nchunks, chunk0, load_u;
   int64_t chunk_base;
   const void *src; int64_t src_v, src_k; int src_dt; int src_identity; /* src NULL, no identity: zero */
   void *dst; int64_t dst_v, dst_k; int dst_dt; int dst_rows;           /* dst NULL: not written */
@@ -185,6 +185,8 @@ __device__ __forceinline__ bool gdn_scan_work_at(const gdn_scan_params &p, gdn_s
   w.chunk_base = p.chunk_offsets[w.seq] + c_begin;
   w.row0 = w.vb * BV;
   w.load_u = !identity;
+  w.k_head = w.head / p.group_k; /* once per CTA: a runtime division is ~20 instructions */
+  w.q_head = w.head / p.group_q;
 
   const int slot_in = p.slots != NULL ? p.slots[w.seq] : -1;
   const int slot_out = p.slots_out != NULL ? p.slots_out[w.seq] : slot_in;
@@ -267,7 +269,8 @@ __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, un
                                                     int c) {
   if (c < w.nchunks) {
     const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
-    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD, SW>(p, st, w.head, w.vb, t0, L, w.load_u ? L : 0);
+    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD, SW>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, L,
+                                                           w.load_u ? L : 0);
   }
 }
 

@@ -111,10 +111,12 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     }
   if (WG == 2 && wg == 1 && nchunks > 0) gdn_named_arrive(1, 256);
 
+  /* chunk c's stage and the parity of its use, (c % stages, (c / stages) & 1), and chunk
+   * c - 1's, carried as counters (a runtime division each is ~20 instructions) */
+  int sidx = 0, sphase = 0, pidx = stages - 1, pphase = 1;
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
-    const int sidx = c % stages;
     unsigned char *st = smem + (size_t)sidx * SM::stage;
     if (wg == 0) { /* chunk c's loads are the oldest but stages - 2 groups */
       if (stages == 2) gdn_cp_async_wait<0>();
@@ -123,7 +125,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
       gdn_fence_proxy_async(); /* the tensor cores read what cp.async wrote */
       gdn_mbar_arrive(full + sidx);
     }
-    gdn_mbar_wait(full + sidx, (c / stages) & 1);
+    gdn_mbar_wait(full + sidx, sphase);
     const unsigned char *Ks = st + SM::off_k;
     const unsigned char *Ws = st + SM::off_w;
     elem *Us = (elem *)(st + SM::off_u);
@@ -150,8 +152,8 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     if (wg == 0) { /* the stage chunk c - 1 used takes chunk c + stages - 1 */
       const int cn = c + stages - 1;
       if (cn < nchunks) {
-        if (c >= 1) gdn_mbar_wait(empty + (c - 1) % stages, ((c - 1) / stages) & 1);
-        gdn_scan_load_chunk<K, BV, 128, O_MODE, elem, FOLD, 1>(p, smem + (size_t)(cn % stages) * SM::stage, w, cn);
+        if (c >= 1) gdn_mbar_wait(empty + pidx, pphase);
+        gdn_scan_load_chunk<K, BV, 128, O_MODE, elem, FOLD, 1>(p, smem + (size_t)pidx * SM::stage, w, cn);
       }
       gdn_cp_async_commit();
     }
@@ -176,7 +178,7 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     gdn_col_pack_vnew<IS_F16>(vt, ff, vn, vp);
 
     /* ---- S^T = decay S^T + v'^T k and o^T = (S^T q^T) diag(fo) + v_new^T aqk^T, together */
-    gdn_col_decay<KT>(p, s, g_last, (const float *)(st + SM::off_gkl));
+    gdn_col_decay<KT, !FOLD>(p, s, g_last, (const float *)(st + SM::off_gkl));
     if (O_MODE) {
 #pragma unroll
       for (int n = 0; n < 8; ++n) {
@@ -220,6 +222,12 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
       gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
     }
     gdn_mbar_arrive(empty + sidx); /* this thread is done with the stage */
+    pidx = sidx;
+    pphase = sphase;
+    if (++sidx == stages) {
+      sidx = 0;
+      sphase ^= 1;
+    }
   }
   gdn_cp_async_wait<0>();
 
