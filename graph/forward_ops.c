@@ -113,19 +113,17 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
   memset(pol, 0, sizeof *pol);
   pol->checkpoints = checkpoints;
   gdn_fwd f;
-  /* context parallelism where a one-sequence batch of this capacity leaves the device idle
-   * (gdn_batch_setup_context_parallel's policy; GDN_CP=0 turns it off), in buckets whose
-   * full batch would be cut too: elsewhere the segmented schedule's nodes cost more on the
-   * batches it does not cut than it gains (H200, bench_prefill, CP vs GDN_CP=0: 8192 tokens
-   * x 64 sequences TP4 148 vs 127 us, TP1 429 vs 399; 4 x 2048 TP1 305 vs 281; one
-   * sequence: TP1 8192 tokens 410 vs 487, 32768 1355 vs 1823, TP4 193 vs 444, 417 vs 1606) */
+  /* context parallelism where a batch of this capacity leaves the device idle
+   * (gdn_batch_setup_context_parallel's policy, the capacity's own batch included; GDN_CP=0
+   * turns it off). H200, bench_prefill, CP vs GDN_CP=0, one sequence: TP1 8192 tokens 410
+   * vs 487 us, 32768 1355 vs 1823, TP4 193 vs 444, 417 vs 1606 */
   int env_cp = 1;
   if (gdn_param_int(GDN_PARAM_CP, &env_cp) < 0) return GDN_ERROR_INVALID_ARGUMENT;
   gdn_batch_setup_args probe;
   memset(&probe, 0, sizeof probe);
   probe.max_tokens = cap.max_tokens;
-  const int cp = env_cp != 0 && gdn_batch_setup_context_parallel(&probe, s->Hv, dev) == 0 &&
-                 (int64_t)cap.max_seqs * s->Hv <= probe.cp_max_pairs;
+  probe.max_seqs = cap.max_seqs;
+  const int cp = env_cp != 0 && gdn_batch_setup_context_parallel(&probe, s->Hv, dev) == 0;
   if (cp) {
     pol->cp_min_chunks = probe.cp_min_chunks;
     pol->cp_units = probe.cp_units; /* provisional: refined from the scan's config below */

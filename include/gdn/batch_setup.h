@@ -69,9 +69,12 @@ typedef struct gdn_batch_setup_args {
 } gdn_batch_setup_args;
 
 /* Turns on context parallelism with the library's policy for Hv value heads on `dev`:
- * batches of at most SMs / 8 (sequence, head) pairs are cut into segments of >= 8 chunks,
+ * batches of at most SMs / 4 (sequence, head) pairs are cut into segments of >= 8 chunks,
  * about one (segment, head) pair per SM (the column-split scan's one CTA per SM at
- * K = V = 128). Returns 0, or -1 (nothing set) where no batch would ever be cut. */
+ * K = V = 128), where the capacity itself is such a batch (max_seqs x Hv within the
+ * bound; max_seqs 0: not considered): the segmented schedule costs the batches it does
+ * not cut more than a rare short batch gains. Returns 0, or -1 (nothing set) where that
+ * does not hold or no batch would ever be cut (max_tokens under 16 chunks). */
 int gdn_batch_setup_context_parallel(gdn_batch_setup_args *args, int Hv, const gdn_device_info *dev);
 
 /* Capacity of the segment table for cp_min_chunks > 0 (0 otherwise). */

@@ -279,6 +279,15 @@ static void test_cp_policy(void) {
   CHECK(gdn_batch_setup_context_parallel(&a, 64, &dev) == -1 && a.cp_min_chunks == 0, "64 heads fill the device");
   a.max_tokens = 512;
   CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == -1, "512 tokens cannot be cut");
+  /* the capacity's own batch must be one that gets cut */
+  memset(&a, 0, sizeof a);
+  a.max_tokens = 8192;
+  a.max_seqs = 4;
+  CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == 0, "4 sequences x 8 heads");
+  memset(&a, 0, sizeof a);
+  a.max_tokens = 8192;
+  a.max_seqs = 64;
+  CHECK(gdn_batch_setup_context_parallel(&a, 8, &dev) == -1 && a.cp_min_chunks == 0, "64 sequences x 8 heads");
 }
 
 /* The last-error message belongs to the last status-returning call: a success clears it. */
