@@ -144,8 +144,8 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
   gdn_batch b1 = b;
   b1.segments = NULL;
   b1.max_segments = 0;
-  pol->fold = !s->use_gk && (gdn_scan_fold_default(&b1, s->Hv, s->K, dev) ||
-                             (cp && s->K <= 128 && (int64_t)cap.max_seqs * s->Hv <= pol->cp_max_pairs));
+  pol->fold = !s->use_gk && (gdn_scan_fold_default(&b1, s->Hv, s->K, s->V, dev) ||
+                             (cp && s->K <= 128));
   if (cp) {
     GDN_TRY(gdn_fwd_bind_standins(&f, s, dev, pol, cap));
     const int nvb = s->V / f.scan_cp_cfg.bv;

@@ -44,7 +44,9 @@ __device__ __forceinline__ void gdn_intra_gate_w(const float (&aq)[8][4], const 
         const float e0 = gdn_ex2_fast(gi[hf] - h.x), e1 = gdn_ex2_fast(gi[hf] - h.y);
         float q0 = aq[nt][2 * hf] * e0 * rq[hf], q1 = aq[nt][2 * hf + 1] * e1 * rq[hf];
         const float a0 = ak[nt][2 * hf] * e0 * rkb[hf], a1 = ak[nt][2 * hf + 1] * e1 * rkb[hf];
-        if (jb == W) { /* the diagonal block: causal aqk; A's lower part is what the solve reads */
+        if (jb == W) { /* the diagonal block: causal aqk (a select: e' may be inf above the diagonal
+                        * under strong decay); A's strict lower part is all the solve reads, its
+                        * upper part may hold inf / NaN */
           q0 = j <= i ? q0 : 0.f;
           q1 = j + 1 <= i ? q1 : 0.f;
           *(float2 *)(Ad + W * GDN_AD_BLOCK + il * GDN_AD_PITCH + (j - 16 * W)) = make_float2(a0, a1);

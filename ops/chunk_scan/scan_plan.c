@@ -224,20 +224,22 @@ static int64_t scan_pairs(const gdn_batch *b, int Hv) {
   return (int64_t)(b->segments != NULL ? b->max_segments : b->max_seqs) * Hv;
 }
 
-int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_mode, const gdn_device_info *dev) {
+int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, int o_mode, const gdn_device_info *dev) {
   if (K > 128) return 0;
   /* a segmented batch runs many short chains: the throughput kernel */
   if (batch->segments != NULL || o_mode == 2) return 1;
   const int64_t pairs = (int64_t)batch->max_seqs * Hv;
-  /* Long chains where every SM gets a CTA: with the warpgroup scan (BV = 64, two CTAs per
-   * pair) from half as many pairs as SMs. Measured on an H200 (chunk_delta_h, warpgroup vs
-   * row groups): TP1 4 x 2048 159 vs 204 us; 64 x 128 (2 chunks) 290 vs 264; 1 x 8192 (32
-   * pairs, mma.sync column split at BV = 32) 315 vs 244. */
-  const int64_t need = gdn_scan_hopper_wg(K, dev) ? (dev->sm_count + 1) / 2 : dev->sm_count;
+  /* Long chains where every SM gets a CTA. chunk_delta_h with the warpgroup scan: BV = 64
+   * gives V / 64 CTAs per pair (the BV choice below), so from SMs / (V / 64) pairs. Measured
+   * on an H200 (warpgroup vs row groups): TP1 4 x 2048 159 vs 204 us; 64 x 128 (2 chunks)
+   * 290 vs 264; 1 x 8192 (32 pairs: the mma.sync column split at BV = 32) 315 vs 244. */
+  int64_t need = dev->sm_count;
+  if (o_mode == 0 && gdn_scan_hopper_wg(K, dev) && V >= 64 && V % 64 == 0)
+    need = (dev->sm_count + V / 64 - 1) / (V / 64);
   return pairs >= need && mean_chunks(batch) > 4;
 }
 
-int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_device_info *dev) {
+int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gdn_device_info *dev) {
   int env_col = -1;
   if (K > 128 || gdn_param_int(GDN_PARAM_CHUNK_H_COLUMN_SPLIT, &env_col) < 0) return 0;
   if (env_col == 0 || env_col == 1) return env_col;
@@ -249,7 +251,7 @@ int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_devic
    * 62 -> 69. Elsewhere (measured on an H100 with the mma.sync kernels) the row groups keep
    * short and narrow batches. */
   if (gdn_scan_hopper_wg(K, dev) && batch->segments == NULL && (int64_t)batch->max_seqs * Hv >= 16) return 1;
-  return gdn_scan_default_column_split(batch, Hv, K, 1, dev);
+  return gdn_scan_default_column_split(batch, Hv, K, V, 1, dev);
 }
 
 gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev, gdn_scan_config *cfg) {
@@ -273,7 +275,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
                     env_col);
 
   /* Kernel: the override, else the only one that builds an overridden BV (/ warps), else the default. */
-  int col = gdn_scan_default_column_split(pb->batch, Hv, K, pb->o_mode, dev);
+  int col = gdn_scan_default_column_split(pb->batch, Hv, K, V, pb->o_mode, dev);
   if (env_col >= 0) {
     col = env_col;
   } else if (env_bv > 0) {

@@ -26,14 +26,17 @@ typedef struct gdn_scan_problem {
 static inline int gdn_scan_problem_K(const gdn_scan_problem *pb) { return (int)pb->k->sizes[2]; }
 
 /* Whether the planner's default for this problem is the column-split kernel: K <= 128 and
- * either the folded form, or enough (sequence, head) pairs for every SM and long
- * sequences (measured on H100: 8 x 8192 it wins; 1 x 8192 and 64 x 128 it loses). */
-int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int o_mode, const gdn_device_info *dev);
+ * either the folded form, a segmented batch, or enough (sequence, head) pairs for every SM
+ * and long sequences (measured on H100: 8 x 8192 it wins; 1 x 8192 and 64 x 128 it loses;
+ * chunk_delta_h on Hopper's warpgroup scan: from SMs / (V / 64) pairs). */
+int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, int o_mode,
+                                  const gdn_device_info *dev);
 
 /* Whether a chunk_scan_o over this batch capacity should take the folded WY form (no gk):
- * where the planner would choose the column-split kernel anyway, unless
- * GDN_CHUNK_H_COLUMN_SPLIT says otherwise. */
-int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, const gdn_device_info *dev);
+ * on Hopper with the warpgroup scan from 16 (sequence, head) pairs, elsewhere where the
+ * planner would choose the column-split kernel anyway, unless GDN_CHUNK_H_COLUMN_SPLIT says
+ * otherwise. */
+int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gdn_device_info *dev);
 
 gdn_scan_problem gdn_scan_problem_delta_h(const gdn_chunk_delta_h_args *a);
 gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a);
