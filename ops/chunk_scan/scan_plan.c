@@ -310,10 +310,9 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   /* The column split runs on warpgroup tensor cores where it is built for the shape and
    * the device is compute capability 9.0 (sm_90a code runs there only). */
   if (col && env_wg != 0) {
-    const int hopper = dev->cc_major == 9 && dev->cc_minor == 0;
     /* (where its two stages at least fit: else the mma.sync column split) */
     const int fits = gdn_scan_config_smem(K, 2, bv, stages > 2 ? stages : 2, pb->o_mode) <= limit;
-    if (hopper && supported(K, 2, bv, warps) && stages != 1 && (fits || env_wg == 1)) {
+    if (gdn_scan_hopper_wg(K, dev) && supported(K, 2, bv, warps) && stages != 1 && (fits || env_wg == 1)) {
       col = 2;
     } else if (env_wg == 1) {
       return gdn_fail(GDN_ERROR_UNSUPPORTED,
