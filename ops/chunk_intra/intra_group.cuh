@@ -151,7 +151,7 @@ __global__ void __launch_bounds__(128, 4) gdn_intra_group_kernel(const gdn_intra
   }
   __syncthreads(); /* rq_s / rk_s complete; the q and k tiles are dead */
 
-  for (int idx = tid; idx < 64 * G; idx += 128) hc_s[idx] = g_s[idx] * 1.44269504f - __log2f(rk_s[idx & 63]);
+  for (int idx = tid; idx < 64 * G; idx += 128) hc_s[idx] = g_s[idx] * GDN_LOG2E - __log2f(rk_s[idx & 63]);
   if (tid < L) {
     for (int hh = 0; hh < G; ++hh) {
       const int64_t h = head0 + hh, t = t0 + tid;
@@ -168,7 +168,7 @@ __global__ void __launch_bounds__(128, 4) gdn_intra_group_kernel(const gdn_intra
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf) {
       const int i = 16 * warp + g8 + 8 * hf;
-      gi[hf] = i < L ? gs[i] * 1.44269504f : -INFINITY;
+      gi[hf] = i < L ? gs[i] * GDN_LOG2E : -INFINITY;
       rq[hf] = p.scale * rq_s[i];
       rkb[hf] = bs[i] * rk_s[i];
     }

@@ -109,10 +109,9 @@ __device__ __forceinline__ void gdn_col_factors(const gdn_scan_params &p, const 
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int r = lane + 32 * h;
-    /* ex2.approx.ftz: __expf's non-ftz form costs three more instructions per exponential */
-    const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? gdn_ex2_fast(g * 1.44269504f) : 1.f;
+    const float kf = has_kf ? Kf[r] : 1.f, g = has_g ? Gs[r] : 0.f, eg = has_g ? gdn_exp_fast(g) : 1.f;
     if (FOLD) fc[r] = kf * eg;
-    ff[r] = has_g ? kf * gdn_ex2_fast((g_last - g) * 1.44269504f) : kf;
+    ff[r] = has_g ? kf * gdn_exp_fast(g_last - g) : kf;
     if (O_MODE) fo[r] = p.scale * (has_qf ? Qf[r] : 1.f) * eg;
   }
   __syncwarp();
@@ -199,7 +198,7 @@ __device__ __forceinline__ void gdn_col_pack_vnew(const float (&vt)[8][4], const
 template <int KT, int GK>
 __device__ __forceinline__ void gdn_col_decay(const gdn_scan_params &p, float (&s)[KT][4], float g_last, const float *Gkl) {
   const int t4 = threadIdx.x & 3;
-  const float decay = p.g != NULL ? gdn_ex2_fast(g_last * 1.44269504f) : 1.f;
+  const float decay = p.g != NULL ? gdn_exp_fast(g_last) : 1.f;
   if (GK && p.gk != NULL) { /* (a runtime-only test lets ptxas merge both loops through 32 MOVs) */
 #pragma unroll
     for (int j = 0; j < KT; ++j) {
