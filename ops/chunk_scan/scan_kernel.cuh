@@ -54,11 +54,12 @@ struct gdn_scan_smem {
  * shared tile of pitch `pitch`; rows >= L are zero-filled. Each thread owns one
  * 16-byte column slot and walks rows with a fixed pointer step. */
 template <int COLS, int NT, typename elem>
-__device__ __forceinline__ void gdn_scan_load_tile(elem *dst, int pitch, const elem *base, int64_t rs, int t0, int L) {
+__device__ __forceinline__ void gdn_scan_load_tile(elem *dst, int pitch, const elem *base, int64_t rs, int t0, int L,
+                                                   int tid) {
   constexpr int VPR = COLS / 8;
   constexpr int RPP = NT / VPR; /* rows per pass */
   static_assert(NT % VPR == 0 && 64 % RPP == 0, "tile shape");
-  const int r0 = threadIdx.x / VPR, c = (threadIdx.x % VPR) * 8;
+  const int r0 = tid / VPR, c = (tid % VPR) * 8;
   const elem *src = base + (int64_t)(t0 + r0) * rs + c;
   const int64_t step = (int64_t)RPP * rs;
   dst += r0 * pitch + c;
@@ -74,11 +75,12 @@ __device__ __forceinline__ void gdn_scan_load_tile(elem *dst, int pitch, const e
 /* The same into the 128-byte-swizzled slabs of the warpgroup kernel: 16-byte chunk c of
  * row r goes to slab c / 8, chunk (c % 8) ^ (r % 8); rows a pass apart share r % 8. */
 template <int COLS, int NT, typename elem>
-__device__ __forceinline__ void gdn_scan_load_tile_sw(unsigned char *dst, const elem *base, int64_t rs, int t0, int L) {
+__device__ __forceinline__ void gdn_scan_load_tile_sw(unsigned char *dst, const elem *base, int64_t rs, int t0, int L,
+                                                      int tid) {
   constexpr int VPR = COLS / 8;
   constexpr int RPP = NT / VPR;
   static_assert(NT % VPR == 0 && 64 % RPP == 0 && RPP % 8 == 0, "tile shape");
-  const int r0 = threadIdx.x / VPR, c = threadIdx.x % VPR;
+  const int r0 = tid / VPR, c = tid % VPR;
   const elem *src = base + (int64_t)(t0 + r0) * rs + c * 8;
   const int64_t step = (int64_t)RPP * rs;
   dst += (c >> 3) * (64 * 128) + r0 * 128 + (((c & 7) ^ (r0 & 7)) << 4);
@@ -92,8 +94,9 @@ __device__ __forceinline__ void gdn_scan_load_tile_sw(unsigned char *dst, const 
 }
 
 /* One float per row (strided), rows >= L zero-filled; threads [lo, lo + 64) do it. */
-__device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base, int64_t rs, int t0, int L, int lo) {
-  const int r = (int)threadIdx.x - lo;
+__device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base, int64_t rs, int t0, int L, int lo,
+                                                   int tid) {
+  const int r = tid - lo;
   if (r >= 0 && r < 64) {
     const bool ok = r < L;
     gdn_cp_async4(dst + r, ok ? base + (int64_t)(t0 + r) * rs : base, ok ? 4 : 0);
@@ -101,37 +104,43 @@ __device__ __forceinline__ void gdn_scan_load_rows(float *dst, const float *base
 }
 
 /* L_u: rows of the u / v block to load (0 for an identity block of the transition pass,
- * whose u is zero). */
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0>
+ * whose u is zero). tid: the thread's index among the NT loading threads. TILES 0 leaves
+ * the k, w / Tu, q and aqk tiles to the caller (the warpgroup kernel's copy engine). */
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD = 0, int SW = 0, int TILES = 1>
 __device__ __forceinline__ void gdn_scan_load_stage(const gdn_scan_params &p, unsigned char *st, int head, int k_head,
-                                                    int q_head, int vb, int t0, int L, int L_u) {
+                                                    int q_head, int vb, int t0, int L, int L_u, int tid) {
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD, SW> SM;
   /* a 16-bit 64 x COLS tile into its slot, padded or swizzled */
   auto tile = [&](auto cols, size_t off, int pitch, const void *src, int64_t rs) {
     constexpr int COLS = decltype(cols)::value;
     if constexpr (SW)
-      gdn_scan_load_tile_sw<COLS, NT>(st + off, (const elem *)src, rs, t0, L);
+      gdn_scan_load_tile_sw<COLS, NT>(st + off, (const elem *)src, rs, t0, L, tid);
     else
-      gdn_scan_load_tile<COLS, NT>((elem *)(st + off), pitch, (const elem *)src, rs, t0, L);
+      gdn_scan_load_tile<COLS, NT>((elem *)(st + off), pitch, (const elem *)src, rs, t0, L, tid);
   };
-  tile(gdn_int_c<K>(), SM::off_k, SM::KP, (const elem *)p.k + (int64_t)k_head * p.k_sh, p.k_st);
-  if (FOLD)
-    tile(gdn_int_c<64>(), SM::off_w, SM::AP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
-  else
-    tile(gdn_int_c<K>(), SM::off_w, SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
+  if (TILES) {
+    tile(gdn_int_c<K>(), SM::off_k, SM::KP, (const elem *)p.k + (int64_t)k_head * p.k_sh, p.k_st);
+    if (FOLD)
+      tile(gdn_int_c<64>(), SM::off_w, SM::AP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
+    else
+      tile(gdn_int_c<K>(), SM::off_w, SM::KP, (const elem *)p.w + (int64_t)head * p.w_sh, p.w_st);
+  }
   gdn_scan_load_tile<BV, NT>((elem *)(st + SM::off_u), SM::BVP,
-                             (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)(L_u ? vb : 0) * BV, p.u_st, t0, L_u);
-  if (O_MODE) {
+                             (const elem *)p.u + (int64_t)head * p.u_sh + (int64_t)(L_u ? vb : 0) * BV, p.u_st, t0, L_u,
+                             tid);
+  if (O_MODE && TILES) {
     tile(gdn_int_c<K>(), SM::off_q, SM::KP, (const elem *)p.q + (int64_t)q_head * p.q_sh, p.q_st);
     tile(gdn_int_c<64>(), SM::off_a, SM::AP, (const elem *)p.aqk + (int64_t)head * p.aqk_sh, p.aqk_st);
   }
-  if (p.g) gdn_scan_load_rows((float *)(st + SM::off_g), p.g + (int64_t)head * p.g_sh, p.g_st, t0, L, 0);
-  if (p.kf) gdn_scan_load_rows((float *)(st + SM::off_kf), p.kf + (int64_t)head * p.kf_sh, p.kf_st, t0, L, NT >= 128 ? 64 : 0);
+  if (p.g) gdn_scan_load_rows((float *)(st + SM::off_g), p.g + (int64_t)head * p.g_sh, p.g_st, t0, L, 0, tid);
+  if (p.kf)
+    gdn_scan_load_rows((float *)(st + SM::off_kf), p.kf + (int64_t)head * p.kf_sh, p.kf_st, t0, L, NT >= 128 ? 64 : 0,
+                       tid);
   if (O_MODE && p.qf)
-    gdn_scan_load_rows((float *)(st + SM::off_qf), p.qf + (int64_t)head * p.qf_sh, p.qf_st, t0, L, NT - 64);
+    gdn_scan_load_rows((float *)(st + SM::off_qf), p.qf + (int64_t)head * p.qf_sh, p.qf_st, t0, L, NT - 64, tid);
   if (p.gk != NULL) {
     const float *src = p.gk + (int64_t)(t0 + L - 1) * p.gk_st + (int64_t)head * p.gk_sh;
-    for (int idx = threadIdx.x; idx < K / 4; idx += NT) gdn_cp_async16((float *)(st + SM::off_gkl) + idx * 4, src + idx * 4, 16);
+    for (int idx = tid; idx < K / 4; idx += NT) gdn_cp_async16((float *)(st + SM::off_gkl) + idx * 4, src + idx * 4, 16);
   }
 }
 
@@ -270,7 +279,7 @@ __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, un
   if (c < w.nchunks) {
     const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
     gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD, SW>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, L,
-                                                           w.load_u ? L : 0);
+                                                           w.load_u ? L : 0, (int)threadIdx.x);
   }
 }
 

@@ -1,5 +1,6 @@
 /* Eager launch and graph-node emission of chunk_delta_h and chunk_scan_o. */
 #include "core/cuda_util.h"
+#include "core/tma.h"
 #include "ops/chunk_scan/scan_combine.cuh"
 #include "ops/chunk_scan/scan_plan.h"
 
@@ -27,6 +28,18 @@ static const void *combine_kernel(int K) {
                     : (const void *)gdn_scan_combine_kernel<256>;
 }
 
+/* The warpgroup kernel's copy-engine maps of the 16-bit tiles [T, heads, cols] (cols
+ * contiguous); a tensor the engine cannot take leaves every tile to cp.async. */
+static int tile_map(gdn_tma_map *m, const gdn_tensor *t) {
+  return t != NULL && t->data != NULL && t->rank == 3 && t->strides[2] == 1 &&
+         gdn_tma_map_tile64(m, t->data, t->sizes[0], t->sizes[1], t->sizes[2], t->strides[0], t->strides[1]);
+}
+static void scan_tma_maps(const gdn_scan_problem *pb, gdn_scan_params *p) {
+  int ok = tile_map(&p->tma_k, pb->k) && tile_map(&p->tma_w, pb->w);
+  if (ok && gdn_scan_mode_has_o(pb->o_mode)) ok = tile_map(&p->tma_q, pb->q) && tile_map(&p->tma_a, pb->aqk);
+  p->tma = ok;
+}
+
 /* The scan's kernels in launch order: the main pass alone, or for a segmented batch
  * (context parallelism) the transition pass, the combine pass and the main pass. */
 typedef struct scan_calls {
@@ -44,7 +57,9 @@ static gdn_status scan_build(const gdn_scan_problem *pb, const gdn_scan_config *
   const int col = cfg->column_split;
   const void *fn = scan_kernel(K, col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
   if (fn == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no chunk scan kernel for K=%d BV=%d warps=%d", K, cfg->bv, cfg->num_warps);
-  const dim3 block((unsigned)(32 * cfg->num_warps), 1, 1);
+  /* the warpgroup kernel: its compute warps and a producer warpgroup */
+  const dim3 block((unsigned)(32 * (cfg->num_warps + (col == 2 ? 4 : 0))), 1, 1);
+  if (col == 2) scan_tma_maps(pb, &sc->main);
   sc->n = 0;
   if (pb->batch->segments != NULL) {
     int64_t grid1 = 0;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/tma.h"
 #include "gdn/batch.h"
 
 /* The size formulas below are constexpr in C++, so the kernels can check them against
@@ -50,6 +51,10 @@ typedef struct gdn_scan_params {
   void *o; int64_t o_st, o_sh;           /* fused-output mode only */
   float scale;
   int stages;
+  /* the warpgroup kernel (sm_90a): copy-engine maps of the 16-bit tiles of full chunks (k,
+   * w or Tu, q, aqk), encoded on the host for the launch or node; tma 0: all by cp.async */
+  int tma;
+  gdn_tma_map tma_k, tma_w, tma_q, tma_a;
 } gdn_scan_params;
 
 /* The context-parallel workspace: per segment and value head, V + K state rows of K floats. */

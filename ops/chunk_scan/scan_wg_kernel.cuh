@@ -15,10 +15,20 @@
  * (zero above the diagonal, as chunk_intra stores them and the API defines them).
  * The o tile is computed transposed and stored through the warp's columns of the u block
  * (free once v_new is formed), like v_new.
- * Per chunk and warpgroup: 24 wgmma (28 in the folded form, with Tu), 64 KB of B operands read. */
+ * Per chunk and warpgroup: 24 wgmma (28 in the folded form, with Tu), 64 KB of B operands read.
+ *
+ * A producer warpgroup feeds the stages: for a full chunk one thread has the copy engine
+ * bring the k, w / Tu, q and aqk tiles (swizzled as they land) and the warpgroup's threads
+ * cp.async the padded u block and the per-token rows; the last, partial chunk of a
+ * sequence is all cp.async, zero-filled past its end (the copy engine would bring the next
+ * sequence's rows, and 0 x NaN poisons the tensor-core sums). Before, the first compute
+ * warpgroup issued the loads: ~300 of its ~1265 instructions a chunk (SASS), against ~760
+ * for the other, which waited for it at every hand-over. The producer gives its registers
+ * to the compute warpgroups (setmaxnreg): the CTA holds what it held without it. */
 #ifndef GDN_SCAN_WG_KERNEL_CUH
 #define GDN_SCAN_WG_KERNEL_CUH
 
+#include "core/tma.cuh"
 #include "core/wgmma.cuh"
 #include "ops/chunk_scan/scan_col_kernel.cuh"
 
@@ -58,10 +68,93 @@ __device__ __forceinline__ void gdn_wg_state_product(float *d, const uint32_t (&
   }
 }
 
+/* Registers per thread: the launch bound gives (WG + 1) x 128 threads 128 (one compute
+ * warpgroup, two CTAs an SM) or 168 (two); the producer drops to 24 and the compute
+ * warpgroups rise to what that leaves (ptxas: no spills at 240; at 232 two rarely used
+ * instantiations spill). */
+template <int WG> struct gdn_scan_wg_regs {
+  static constexpr int producer = 24, consumer = WG == 1 ? 232 : 240;
+  static_assert(128 * producer + WG * 128 * consumer <= (WG == 1 ? 32768 : 65536), "register split");
+};
+
+/* Copy-engine bytes of one full chunk's tiles. */
+template <int K, int O_MODE, int FOLD>
+__device__ __forceinline__ constexpr uint32_t gdn_scan_wg_tma_bytes() {
+  return (uint32_t)(64 * K * 2 + (FOLD ? 64 * 64 * 2 : 64 * K * 2) + (O_MODE ? 64 * K * 2 + 64 * 64 * 2 : 0));
+}
+
+/* The producer warpgroup: chunk c into stage c % stages once the compute warpgroups have
+ * released that stage's previous chunk. full[s] takes 129 arrivals a use: one per
+ * producer thread when its cp.async have landed, and thread 0's (with the copy engine's
+ * bytes for a full chunk). */
+template <int K, int BV, int O_MODE, typename elem, int FOLD>
+__device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, const gdn_scan_work &w, unsigned char *smem,
+                                                    uint64_t *full, uint64_t *empty) {
+  typedef gdn_scan_smem<K, BV, O_MODE, FOLD, 1> SM;
+  const int tid = threadIdx.x & 127;
+  const int stages = p.stages;
+  const bool tma = p.tma != 0;
+  if (tma && tid == 0) {
+    gdn_tma_prefetch_map(&p.tma_k);
+    gdn_tma_prefetch_map(&p.tma_w);
+    if (O_MODE) {
+      gdn_tma_prefetch_map(&p.tma_q);
+      gdn_tma_prefetch_map(&p.tma_a);
+    }
+  }
+  /* full chunks by the copy engine (all but a partial last one), then the rest by cp.async:
+   * two loops, so the copy-engine loop keeps within the producer's 24 registers */
+  const int last_full = w.t_begin + 64 * w.nchunks <= w.t_end;
+  const int n_tma = tma ? w.nchunks - (last_full ? 0 : 1) : 0;
+  int s = 0, phase = 0;
+  auto next = [&]() {
+    if (++s == stages) {
+      s = 0;
+      phase ^= 1;
+    }
+  };
+  for (int c = 0; c < n_tma; ++c, next()) {
+    if (c >= stages) gdn_mbar_wait(empty + s, phase ^ 1); /* chunk c - stages released it */
+    unsigned char *st = smem + (size_t)s * SM::stage;
+    uint64_t *bar = full + s;
+    const int t0 = w.t_begin + 64 * c;
+    if (tid == 0) {
+      gdn_mbar_arrive_expect_tx(bar, gdn_scan_wg_tma_bytes<K, O_MODE, FOLD>());
+#pragma unroll
+      for (int x = 0; x < K; x += 64) gdn_tma_load_3d(st + SM::off_k + x * 128, &p.tma_k, bar, x, t0, w.k_head);
+#pragma unroll
+      for (int x = 0; x < (FOLD ? 64 : K); x += 64) gdn_tma_load_3d(st + SM::off_w + x * 128, &p.tma_w, bar, x, t0, w.head);
+      if (O_MODE) {
+#pragma unroll
+        for (int x = 0; x < K; x += 64) gdn_tma_load_3d(st + SM::off_q + x * 128, &p.tma_q, bar, x, t0, w.q_head);
+        gdn_tma_load_3d(st + SM::off_a, &p.tma_a, bar, 0, t0, w.head);
+      }
+    }
+    gdn_scan_load_stage<K, BV, 128, O_MODE, elem, FOLD, 1, 0>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, 64,
+                                                             w.load_u ? 64 : 0, tid);
+    gdn_cp_async_mbar_arrive(bar);
+  }
+  for (int c = n_tma; c < w.nchunks; ++c, next()) {
+    if (c >= stages) gdn_mbar_wait(empty + s, phase ^ 1);
+    unsigned char *st = smem + (size_t)s * SM::stage;
+    uint64_t *bar = full + s;
+    const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
+    gdn_scan_load_stage<K, BV, 128, O_MODE, elem, FOLD, 1, 1>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, L,
+                                                             w.load_u ? L : 0, tid);
+    gdn_cp_async_commit();
+    gdn_cp_async_wait<0>();
+    gdn_fence_proxy_async(); /* the tensor cores read what cp.async wrote */
+    gdn_mbar_arrive(bar);
+    if (tid == 0) gdn_mbar_arrive(bar); /* no copy-engine bytes this time */
+  }
+  gdn_cp_async_commit();
+  gdn_cp_async_wait<0>();
+}
+
 template <int K, int WG, int IS_F16, int O_MODE, int FOLD>
-__global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan_params p) {
+__global__ void __launch_bounds__((WG + 1) * 128, WG == 1 ? 2 : 1) gdn_scan_wg_kernel(const __grid_constant__ gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
-  constexpr int W = 4 * WG, BV = 64 * WG, NT = 32 * W;
+  constexpr int W = 4 * WG, BV = 64 * WG, NT = 32 * W; /* the compute warps */
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD, 1> SM;
   constexpr int BVP = SM::BVP;
   constexpr int KT = K / 8;
@@ -83,48 +176,41 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
   const int wg = threadIdx.x >> 7;
   float *fac = (float *)(smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
   /* stage s: full[s] completes when chunk s, s + stages, ... has landed, empty[s] when
-   * every thread is done with it */
+   * every compute thread is done with it */
   uint64_t *full = (uint64_t *)(fac + W * 192), *empty = full + 4;
   /* chunk_delta_h: per-warp staging tile for the h stores, [K rows][24] */
   uint16_t *ostage = (uint16_t *)(empty + 4) + warp * (K * 24);
   if (threadIdx.x == 0)
     for (int i = 0; i < stages; ++i) {
-      gdn_mbar_init(full + i, 128);
+      gdn_mbar_init(full + i, 129);
       gdn_mbar_init(empty + i, NT);
     }
   __syncthreads();
+
+  if (wg == WG) { /* the producer warpgroup */
+    gdn_setmaxnreg_dec<gdn_scan_wg_regs<WG>::producer>();
+    gdn_scan_wg_produce<K, BV, O_MODE, elem, FOLD>(p, w, smem, full, empty);
+    return;
+  }
+  gdn_setmaxnreg_inc<gdn_scan_wg_regs<WG>::consumer>();
 
   float s[KT][4];
   gdn_col_state_load<KT>(s, w, p.V, vcol0);
 
   const bool has_g = p.g != NULL;
 
-  /* Warpgroup 0 loads every stage (cp.async, zero-filled past the sequence end) and hands
-   * it over through full[]; it refills a stage once empty[] says both warpgroups are done
-   * with it, so neither waits for the other at a CTA barrier. With two warpgroups their
-   * first products alternate (named barriers 1, 2; warpgroup 0 first): while one
-   * warpgroup's tensor cores run, the other does its elementwise work. */
-  if (wg == 0)
-    for (int c = 0; c < stages - 1; ++c) {
-      gdn_scan_load_chunk<K, BV, 128, O_MODE, elem, FOLD, 1>(p, smem + (size_t)c * SM::stage, w, c);
-      gdn_cp_async_commit();
-    }
+  /* With two compute warpgroups their first products alternate (named barriers 1, 2;
+   * warpgroup 0 first): while one warpgroup's tensor cores run, the other does its
+   * elementwise work. */
   if (WG == 2 && wg == 1 && nchunks > 0) gdn_named_arrive(1, 256);
 
-  /* chunk c's stage and the parity of its use, (c % stages, (c / stages) & 1), and chunk
-   * c - 1's, carried as counters (a runtime division each is ~20 instructions) */
-  int sidx = 0, sphase = 0, pidx = stages - 1, pphase = 1;
+  /* chunk c's stage and the parity of its use, (c % stages, (c / stages) & 1), carried as
+   * counters (a runtime division each is ~20 instructions) */
+  int sidx = 0, sphase = 0;
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
     unsigned char *st = smem + (size_t)sidx * SM::stage;
-    if (wg == 0) { /* chunk c's loads are the oldest but stages - 2 groups */
-      if (stages == 2) gdn_cp_async_wait<0>();
-      else if (stages == 3) gdn_cp_async_wait<1>();
-      else gdn_cp_async_wait<2>();
-      gdn_fence_proxy_async(); /* the tensor cores read what cp.async wrote */
-      gdn_mbar_arrive(full + sidx);
-    }
     gdn_mbar_wait(full + sidx, sphase);
     const unsigned char *Ks = st + SM::off_k;
     const unsigned char *Ws = st + SM::off_w;
@@ -149,14 +235,6 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
     if (O_MODE) gdn_wg_state_product<K, IS_F16>(&oa[0][0], sb, st + SM::off_q);
     gdn_wgmma_commit();
     if (WG == 2 && !(wg == 1 && c == nchunks - 1)) gdn_named_arrive(2 - wg, 256); /* the other's turn */
-    if (wg == 0) { /* the stage chunk c - 1 used takes chunk c + stages - 1 */
-      const int cn = c + stages - 1;
-      if (cn < nchunks) {
-        if (c >= 1) gdn_mbar_wait(empty + pidx, pphase);
-        gdn_scan_load_chunk<K, BV, 128, O_MODE, elem, FOLD, 1>(p, smem + (size_t)pidx * SM::stage, w, cn);
-      }
-      gdn_cp_async_commit();
-    }
     gdn_wgmma_wait<0>();
     gdn_wgmma_fence_regs<32>(&xt[0][0]);
     if (O_MODE) gdn_wgmma_fence_regs<32>(&oa[0][0]);
@@ -222,14 +300,11 @@ __global__ void __launch_bounds__(WG * 128, 1) gdn_scan_wg_kernel(const gdn_scan
       gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
     }
     gdn_mbar_arrive(empty + sidx); /* this thread is done with the stage */
-    pidx = sidx;
-    pphase = sphase;
     if (++sidx == stages) {
       sidx = 0;
       sphase ^= 1;
     }
   }
-  gdn_cp_async_wait<0>();
 
   /* ---- final state to its row (in place for a pool); the destination is derived again
    * rather than kept in registers across the loop (the same answer: nothing it reads
