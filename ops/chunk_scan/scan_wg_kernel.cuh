@@ -94,14 +94,6 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
   const int tid = threadIdx.x & 127;
   const int stages = p.stages;
   const bool tma = p.tma != 0;
-  if (tma && tid == 0) {
-    gdn_tma_prefetch_map(&p.tma_k);
-    gdn_tma_prefetch_map(&p.tma_w);
-    if (O_MODE) {
-      gdn_tma_prefetch_map(&p.tma_q);
-      gdn_tma_prefetch_map(&p.tma_a);
-    }
-  }
   /* full chunks by the copy engine (all but a partial last one), then the rest by cp.async:
    * two loops, so the copy-engine loop keeps within the producer's 24 registers */
   const int last_full = w.t_begin + 64 * w.nchunks <= w.t_end;
@@ -185,6 +177,14 @@ __global__ void __launch_bounds__((WG + 1) * 128, WG == 1 ? 2 : 1) gdn_scan_wg_k
       gdn_mbar_init(full + i, 129);
       gdn_mbar_init(empty + i, NT);
     }
+  if (threadIdx.x == NT && p.tma) { /* the maps into the copy engine's cache while the CTA sets up */
+    gdn_tma_prefetch_map(&p.tma_k);
+    gdn_tma_prefetch_map(&p.tma_w);
+    if (O_MODE) {
+      gdn_tma_prefetch_map(&p.tma_q);
+      gdn_tma_prefetch_map(&p.tma_a);
+    }
+  }
   __syncthreads();
 
   if (wg == WG) { /* the producer warpgroup */
