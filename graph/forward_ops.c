@@ -100,7 +100,8 @@ gdn_status gdn_fwd_bind_standins(gdn_fwd *f, const gdn_prefill_shape *s, const g
 }
 
 /* CTAs of the scan's main kernel one SM holds: its shared memory, and registers at the
- * launch bound's 255 per thread. */
+ * launch bound's 255 per thread (the warpgroup kernel's producer warpgroup gives its
+ * registers to the compute warps: the same CTA total). */
 static int scan_ctas_per_sm(const gdn_scan_config *c, const gdn_device_info *dev) {
   const int threads = 32 * c->num_warps;
   int by_regs = 65536 / (threads * 256), by_smem = (int)(dev->smem_per_sm / (c->smem_bytes + 1024));

@@ -295,6 +295,11 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
       bv = cand;
       break;
     }
+  /* Where that leaves BV = 32 but the column split will run on warpgroup tensor cores (BV 64
+   * or 128), 64: fewer, faster CTAs beat the mma.sync kernel's. H200, bench_prefill (folded
+   * forward, warpgroup BV 64 vs mma.sync BV 32): TP4 8 x 8192 (64 pairs) 912 -> 369 us, 4 x 2048
+   * 156 -> 119, 1 x 8192 (segments) 180 -> 138, 1 + 100 + 300 62 -> 50; TP1 1 x 512 69 -> 60. */
+  if (bv == 32 && col && env_wg != 0 && gdn_scan_hopper_wg(K, dev) && V % 64 == 0) bv = 64;
   if (env_bv != 0) bv = env_bv;
   if (bv <= 0 || V % bv != 0)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan config BV=%d does not divide V=%d", bv, V);
@@ -343,7 +348,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* Short sequences (<= 4 chunks on average at capacity) gain nothing from a deep
      * prefetch; one stage halves the shared memory so two CTAs share an SM and hide
      * each other's load latency (measured on H100, 64 x 128 tokens: 313 vs 359 us). */
-    for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? min_stages : 3;
+    /* chunk_delta_h on the warpgroup scan: 2 (its producer warpgroup runs a stage ahead; a
+     * third measured slower on an H200 at TP1 8 x 8192, 911 vs 869 us, level elsewhere). */
+    const int deep_stages = col == 2 && pb->o_mode == 0 ? 2 : 3;
+    for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? min_stages : deep_stages;
          stages > min_stages && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
     }
     if (gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit)
