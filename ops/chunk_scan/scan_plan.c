@@ -229,13 +229,14 @@ int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, 
   /* a segmented batch runs many short chains: the throughput kernel */
   if (batch->segments != NULL || o_mode == 2) return 1;
   const int64_t pairs = (int64_t)batch->max_seqs * Hv;
-  /* Long chains where every SM gets a CTA. chunk_delta_h with the warpgroup scan: BV = 64
-   * gives V / 64 CTAs per pair (the BV choice below), so from SMs / (V / 64) pairs. Measured
-   * on an H200 (warpgroup vs row groups): TP1 4 x 2048 159 vs 204 us; 64 x 128 (2 chunks)
-   * 290 vs 264; 1 x 8192 (32 pairs: the mma.sync column split at BV = 32) 315 vs 244. */
+  /* Long chains where every SM gets a CTA. chunk_delta_h with the warpgroup scan (BV 64 gives
+   * V / 64 CTAs a pair, the BV choice below): from half of SMs / (V / 64) pairs. Measured on
+   * an H200 (warpgroup vs row groups): TP1 4 x 2048 159 vs 204 us; TP4 8 x 8192 (64 pairs,
+   * 128 CTAs of one warpgroup) 254 vs 506; 64 x 128 (2 chunks) 290 vs 264; 1 x 8192 (32
+   * pairs, then the mma.sync column split at BV = 32) 315 vs 244. */
   int64_t need = dev->sm_count;
   if (o_mode == 0 && gdn_scan_hopper_wg(K, dev) && V >= 64 && V % 64 == 0)
-    need = (dev->sm_count + V / 64 - 1) / (V / 64);
+    need = (dev->sm_count + 2 * (V / 64) - 1) / (2 * (V / 64));
   return pairs >= need && mean_chunks(batch) > 4;
 }
 
@@ -295,11 +296,21 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
       bv = cand;
       break;
     }
-  /* Where that leaves BV = 32 but the column split will run on warpgroup tensor cores (BV 64
-   * or 128), 64: fewer, faster CTAs beat the mma.sync kernel's. H200, bench_prefill (folded
-   * forward, warpgroup BV 64 vs mma.sync BV 32): TP4 8 x 8192 (64 pairs) 912 -> 369 us, 4 x 2048
-   * 156 -> 119, 1 x 8192 (segments) 180 -> 138, 1 + 100 + 300 62 -> 50; TP1 1 x 512 69 -> 60. */
-  if (bv == 32 && col && env_wg != 0 && gdn_scan_hopper_wg(K, dev) && V % 64 == 0) bv = 64;
+  /* On warpgroup tensor cores (BV 64: one compute warpgroup, 128: two taking turns) a CTA of
+   * one warpgroup walks its chunks in about 0.6x the time of two, so BV 64 pays until twice
+   * the CTAs no longer fit one wave. H200, bench_prefill (folded forward, BV 64 vs what the
+   * rule above gives): TP4 8 x 8192 (64 pairs; mma.sync BV 32) 912 -> 369 us, 4 x 2048 (168
+   * segment pairs; BV 128) 156 -> 119, 1 x 8192 (144) 180 -> 138, 1 x 32768 (144) 347 -> 328,
+   * TP1 1 x 512 (32; BV 32) 69 -> 60; BV 128 kept from 192 pairs: TP1 1 x 8192 (segments)
+   * 337 vs 348, 1 x 32768 1075 vs 1167, 8 x 8192 1282 vs 1479. chunk_delta_h (no output)
+   * only leaves BV 32 (segmented TP2 / TP4 1 x 8192 and 4 x 2048: BV 128 131-159 us vs
+   * BV 64 114-181). */
+  if (col && env_wg != 0 && gdn_scan_hopper_wg(K, dev) && V % 64 == 0) {
+    if (gdn_scan_mode_fold(pb->o_mode))
+      bv = V % 128 == 0 && per_block * 10 >= (int64_t)dev->sm_count * 14 ? 128 : 64;
+    else if (bv == 32)
+      bv = 64;
+  }
   if (env_bv != 0) bv = env_bv;
   if (bv <= 0 || V % bv != 0)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan config BV=%d does not divide V=%d", bv, V);

@@ -28,7 +28,7 @@ static inline int gdn_scan_problem_K(const gdn_scan_problem *pb) { return (int)p
 /* Whether the planner's default for this problem is the column-split kernel: K <= 128 and
  * either the folded form, a segmented batch, or enough (sequence, head) pairs for every SM
  * and long sequences (measured on H100: 8 x 8192 it wins; 1 x 8192 and 64 x 128 it loses;
- * chunk_delta_h on Hopper's warpgroup scan: from SMs / (V / 64) pairs). */
+ * chunk_delta_h on Hopper's warpgroup scan: from SMs / (2 V / 64) pairs). */
 int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, int o_mode,
                                   const gdn_device_info *dev);
 

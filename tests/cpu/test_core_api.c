@@ -71,6 +71,49 @@ static void test_delta_h_validation(void) {
   CHECK_STATUS(gdn_chunk_delta_h_validate(NULL), GDN_ERROR_INVALID_ARGUMENT);
 }
 
+/* The Hopper planner's shape rules (measured on an H200, bench/NOTES.md), where this build has
+ * the warpgroup kernels: chunk_delta_h for a TP4 rank (Hk 4, Hv 8) at 8 x 8192 tokens (64
+ * pairs) on CTAs of one warpgroup (BV 64, 2 stages); at 4 x 8192 (32 pairs) the row groups;
+ * the folded forward at 64 pairs BV 64, at 8 x 8192 TP1 (256 pairs) BV 128. */
+static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
+  gdn_chunk_delta_h_args a = delta_h_args(T, Hk, Hv, 128, 128);
+  a.batch = fake_batch(seqs, T);
+  a.h = gdn_tensor_4d(at(100), GDN_DTYPE_BF16, a.batch.max_chunks, Hv, 128, 128);
+  return a;
+}
+static void test_hopper_scan_defaults(void) {
+  gdn_device_info dev = gdn_device_info_hopper();
+  gdn_scan_config cfg;
+  gdn_chunk_delta_h_args a = delta_h_batch(8, 65536, 4, 8);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  if (cfg.column_split != 2) return; /* no sm_90a kernels in this build */
+  CHECK(cfg.bv == 64 && cfg.num_warps == 4 && cfg.num_stages == 2, "TP4 8 x 8192 delta_h: BV %d warps %d stages %d",
+        cfg.bv, cfg.num_warps, cfg.num_stages);
+  a = delta_h_batch(4, 32768, 4, 8);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 0, "TP4 4 x 8192 delta_h: col %d", cfg.column_split);
+  const int pairs[2][2] = {{8, 8}, {8, 32}}; /* (sequences, Hv): 64 and 256 pairs */
+  for (int i = 0; i < 2; ++i) {
+    gdn_chunk_delta_h_args d = delta_h_batch(pairs[i][0], 65536, pairs[i][1] / 2, pairs[i][1]);
+    gdn_chunk_scan_o_args f;
+    memset(&f, 0, sizeof f);
+    f.batch = d.batch;
+    f.q = d.k;
+    f.k = d.k;
+    f.g = d.g;
+    f.state = d.state;
+    f.v = gdn_tensor_3d(at(90), GDN_DTYPE_BF16, 65536, pairs[i][1], 128);
+    f.tu = gdn_tensor_3d(at(110), GDN_DTYPE_BF16, 65536, pairs[i][1], 64);
+    f.aqk = gdn_tensor_3d(at(120), GDN_DTYPE_BF16, 65536, pairs[i][1], 64);
+    f.o = gdn_tensor_3d(at(130), GDN_DTYPE_BF16, 65536, pairs[i][1], 128);
+    f.scale = 0.125f;
+    CHECK_OK(gdn_chunk_scan_o_plan(&f, &dev, &cfg));
+    CHECK(cfg.o_mode == 2 && cfg.column_split == 2 && cfg.bv == (i == 0 ? 64 : 128),
+          "folded forward at %d pairs: o_mode %d col %d BV %d", pairs[i][0] * pairs[i][1], cfg.o_mode, cfg.column_split,
+          cfg.bv);
+  }
+}
+
 static void test_scan_configs(void) {
   gdn_device_info dev = gdn_device_info_hopper();
   gdn_scan_config cfg;
@@ -328,6 +371,7 @@ static void test_prologue_and_batch(void) {
 int main(void) {
   test_delta_h_validation();
   test_scan_configs();
+  test_hopper_scan_defaults();
   test_scan_o_and_intra();
   test_prologue_and_batch();
   return gdn_test_finish("test_core_api");
