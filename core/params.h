@@ -11,7 +11,7 @@ extern "C" {
 #define GDN_PARAMS(X)                                                                                            \
   X(CHUNK_H_BV, 0, "chunk scan: value columns per CTA, 32 / 64 / 128 (0: planned)")                              \
   X(CHUNK_H_NUM_WARPS, 0, "chunk scan: warps per CTA (0: planned)")                                              \
-  X(CHUNK_H_NUM_STAGES, 0, "chunk scan: shared-memory pipeline stages, 1..4 (0: planned)")                            \
+  X(CHUNK_H_NUM_STAGES, 0, "chunk scan: shared-memory pipeline stages, 1..4 (0: planned)")                       \
   X(CHUNK_H_COLUMN_SPLIT, -1, "chunk scan kernel: 1 column split (folded WY form in prefill), 0 row groups, -1 planned") \
   X(CHUNK_H_WGMMA, -1, "chunk scan: where the column split is planned, 1 requires its warpgroup (wgmma, sm_90a) form, 0 never, -1 on cc 9.0") \
   X(CP, 1, "context parallelism: 0 never cuts sequences into segments (plans made after it is set)")       \

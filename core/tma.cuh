@@ -21,6 +21,10 @@ __device__ __forceinline__ void gdn_tma_load_3d(void *dst, const gdn_tma_map *ma
 __device__ __forceinline__ void gdn_tma_prefetch_map(const gdn_tma_map *map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"((uint64_t)map) : "memory");
 }
+/* After mbarrier.init, before the barriers are used by the copy engine (async proxy). */
+__device__ __forceinline__ void gdn_mbar_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
 /* An arrival on bar that also expects `bytes` more transaction bytes in this phase. */
 __device__ __forceinline__ void gdn_mbar_arrive_expect_tx(uint64_t *bar, uint32_t bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(gdn_smem_addr(bar)), "r"(bytes)

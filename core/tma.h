@@ -1,5 +1,6 @@
-/* Bulk tensor copy (TMA) descriptors for the sm_90a kernels: the opaque 128-byte, 128-byte aligned
- * CUtensorMap, held in kernel params (C and CUDA), and its host-side encoding. */
+/* Bulk tensor copy (TMA) descriptors for the sm_90a kernels: room for the opaque 128-byte
+ * CUtensorMap (128-byte aligned, as CUDA 13 declares it; the copy engine needs 64), held in
+ * kernel params (C and CUDA), and its host-side encoding. */
 #ifndef GDN_CORE_TMA_H
 #define GDN_CORE_TMA_H
 

@@ -5,16 +5,20 @@
 #include <cuda_runtime_api.h>
 #include "core/tma.h"
 
-static_assert(sizeof(gdn_tma_map) == sizeof(CUtensorMap) && alignof(gdn_tma_map) == alignof(CUtensorMap),
-              "gdn_tma_map must be a CUtensorMap");
+/* (CUDA 13 aligns CUtensorMap to 128 bytes, 12.x to 64: the copy engine needs 64) */
+static_assert(sizeof(gdn_tma_map) == sizeof(CUtensorMap) && alignof(gdn_tma_map) % alignof(CUtensorMap) == 0,
+              "gdn_tma_map must hold a CUtensorMap");
 
 /* cuTensorMapEncodeTiled, or NULL. */
 static PFN_cuTensorMapEncodeTiled_v12000 lookup_encoder(void) {
   void *p = NULL;
   cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) != cudaSuccess ||
-      q != cudaDriverEntryPointSuccess)
-    return NULL;
+#if CUDART_VERSION >= 12050
+  const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q);
+#else
+  const cudaError_t e = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &p, cudaEnableDefault, &q);
+#endif
+  if (e != cudaSuccess || q != cudaDriverEntryPointSuccess) return NULL;
   return (PFN_cuTensorMapEncodeTiled_v12000)p;
 }
 

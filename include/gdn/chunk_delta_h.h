@@ -41,8 +41,8 @@ extern "C" {
 
 typedef struct gdn_scan_config {
   int bv;          /* V columns per CTA */
-  int num_warps;   /* BV / 16 (column split), or 4 / 8 (row groups) */
-  int num_stages;  /* cp.async pipeline depth */
+  int num_warps;   /* BV / 16 (column split; its warpgroup form adds a producer warpgroup), or 4 / 8 (row groups) */
+  int num_stages;  /* shared-memory pipeline depth */
   size_t smem_bytes;
   int o_mode;      /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o in the folded WY form */
   int column_split; /* 1: the column-split kernel (K <= 128), 2: its warpgroup (wgmma) form on compute

@@ -273,13 +273,13 @@ __device__ __forceinline__ void *gdn_scan_ckpt_at(const gdn_scan_params &p, cons
 }
 
 /* Issues the loads of chunk c into stage buffer `st` (none past the last chunk). */
-template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD, int SW = 0>
+template <int K, int BV, int NT, int O_MODE, typename elem, int FOLD>
 __device__ __forceinline__ void gdn_scan_load_chunk(const gdn_scan_params &p, unsigned char *st, const gdn_scan_work &w,
                                                     int c) {
   if (c < w.nchunks) {
     const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
-    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD, SW>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, L,
-                                                           w.load_u ? L : 0, (int)threadIdx.x);
+    gdn_scan_load_stage<K, BV, NT, O_MODE, elem, FOLD>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, L, w.load_u ? L : 0,
+                                                       (int)threadIdx.x);
   }
 }
 

@@ -297,15 +297,16 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
       break;
     }
   /* On warpgroup tensor cores (BV 64: one compute warpgroup, 128: two taking turns) a CTA of
-   * one warpgroup walks its chunks in about 0.6x the time of two, so BV 64 pays until twice
-   * the CTAs no longer fit one wave. H200, bench_prefill (folded forward, BV 64 vs what the
-   * rule above gives): TP4 8 x 8192 (64 pairs; mma.sync BV 32) 912 -> 369 us, 4 x 2048 (168
-   * segment pairs; BV 128) 156 -> 119, 1 x 8192 (144) 180 -> 138, 1 x 32768 (144) 347 -> 328,
-   * TP1 1 x 512 (32; BV 32) 69 -> 60; BV 128 kept from 192 pairs: TP1 1 x 8192 (segments)
-   * 337 vs 348, 1 x 32768 1075 vs 1167, 8 x 8192 1282 vs 1479. chunk_delta_h (no output)
-   * only leaves BV 32 (segmented TP2 / TP4 1 x 8192 and 4 x 2048: BV 128 131-159 us vs
-   * BV 64 114-181). */
-  if (col && env_wg != 0 && gdn_scan_hopper_wg(K, dev) && V % 64 == 0) {
+   * one warpgroup walks its chunks in about 0.6x the time of two: the folded forward takes
+   * BV 64 below 1.4 x SMs pairs (measured between 168 and 192). H200, bench_prefill (BV 64
+   * vs what the rule above gives): TP4 8 x 8192 (64 pairs; mma.sync BV 32) 912 -> 369 us,
+   * 4 x 2048 (168 segment pairs; BV 128) 156 -> 119, 1 x 8192 (144) 180 -> 138, 1 x 32768
+   * (144) 347 -> 328, TP1 1 x 512 (32; BV 32) 69 -> 60; from 192 pairs BV 128: TP1 1 x 8192
+   * (segments) 337 vs 348, 1 x 32768 1075 vs 1167, 8 x 8192 1282 vs 1479. chunk_delta_h (no
+   * output) only leaves BV 32 (segmented TP2 / TP4 1 x 8192 and 4 x 2048: BV 128 107-159 us
+   * vs BV 64 114-181). Where the warpgroup form is then not taken, the rule above's BV. */
+  const int bv_cta = bv;
+  if (col && gdn_scan_hopper_wg(K, dev) && V % 64 == 0) {
     if (gdn_scan_mode_fold(pb->o_mode))
       bv = V % 128 == 0 && per_block * 10 >= (int64_t)dev->sm_count * 14 ? 128 : 64;
     else if (bv == 32)
@@ -338,6 +339,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
                                   : "a build for sm_90 (CMAKE_CUDA_ARCHITECTURES 90)",
                       K, bv, warps, stages, dev->cc_major, dev->cc_minor);
     }
+  }
+  if (col != 2 && env_bv == 0 && bv != bv_cta) {
+    bv = bv_cta;
+    if (env_warps == 0) warps = bv / 16;
   }
   if (!supported(K, col, bv, warps))
     return gdn_fail(GDN_ERROR_UNSUPPORTED,

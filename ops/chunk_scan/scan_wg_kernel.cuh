@@ -21,10 +21,10 @@
  * bring the k, w / Tu, q and aqk tiles (swizzled as they land) and the warpgroup's threads
  * cp.async the padded u block and the per-token rows; the last, partial chunk of a
  * sequence is all cp.async, zero-filled past its end (the copy engine would bring the next
- * sequence's rows, and 0 x NaN poisons the tensor-core sums). Before, the first compute
- * warpgroup issued the loads: ~300 of its ~1265 instructions a chunk (SASS), against ~760
- * for the other, which waited for it at every hand-over. The producer gives its registers
- * to the compute warpgroups (setmaxnreg): the CTA holds what it held without it. */
+ * sequence's rows, and 0 x NaN poisons the tensor-core sums). So the compute warpgroups
+ * issue no loads and do equal work (bench/NOTES.md: the loads were a quarter of the first
+ * one's instructions). The producer gives its registers to them (setmaxnreg): the CTA
+ * holds what it held without it. */
 #ifndef GDN_SCAN_WG_KERNEL_CUH
 #define GDN_SCAN_WG_KERNEL_CUH
 
@@ -68,13 +68,15 @@ __device__ __forceinline__ void gdn_wg_state_product(float *d, const uint32_t (&
   }
 }
 
-/* Registers per thread: the launch bound gives (WG + 1) x 128 threads 128 (one compute
- * warpgroup, two CTAs an SM) or 168 (two); the producer drops to 24 and the compute
- * warpgroups rise to what that leaves (ptxas: no spills at 240; at 232 two rarely used
- * instantiations spill). */
+/* Registers per thread: the launch bound gives (WG + 1) x 128 threads `launch` each (one
+ * compute warpgroup: two CTAs an SM by registers, which the transition pass's stages fit;
+ * two: one CTA); the producer drops to 24 and the compute warpgroups rise to what that
+ * leaves of the CTA's pool. ptxas spills nothing in the compute loop of the forward's
+ * instantiations; chunk_delta_h's reloads one value a chunk, and the code before the split
+ * (at `launch`) and the producer's cp.async-only tail (at 24) spill ~100 bytes, once per CTA. */
 template <int WG> struct gdn_scan_wg_regs {
-  static constexpr int producer = 24, consumer = WG == 1 ? 232 : 240;
-  static_assert(128 * producer + WG * 128 * consumer <= (WG == 1 ? 32768 : 65536), "register split");
+  static constexpr int launch = WG == 1 ? 128 : 168, producer = 24, consumer = WG == 1 ? 232 : 240;
+  static_assert(128 * producer + WG * 128 * consumer <= (WG + 1) * 128 * launch, "register split");
 };
 
 /* Copy-engine bytes of one full chunk's tiles. */
@@ -172,11 +174,13 @@ __global__ void __launch_bounds__((WG + 1) * 128, WG == 1 ? 2 : 1) gdn_scan_wg_k
   uint64_t *full = (uint64_t *)(fac + W * 192), *empty = full + 4;
   /* chunk_delta_h: per-warp staging tile for the h stores, [K rows][24] */
   uint16_t *ostage = (uint16_t *)(empty + 4) + warp * (K * 24);
-  if (threadIdx.x == 0)
+  if (threadIdx.x == 0) {
     for (int i = 0; i < stages; ++i) {
       gdn_mbar_init(full + i, 129);
       gdn_mbar_init(empty + i, NT);
     }
+    gdn_mbar_init_fence(); /* the copy engine completes on them: its proxy sees the init */
+  }
   if (threadIdx.x == NT && p.tma) { /* the maps into the copy engine's cache while the CTA sets up */
     gdn_tma_prefetch_map(&p.tma_k);
     gdn_tma_prefetch_map(&p.tma_w);

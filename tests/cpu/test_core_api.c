@@ -82,16 +82,19 @@ static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
   return a;
 }
 static void test_hopper_scan_defaults(void) {
+  static const char *knobs[] = {"GDN_CHUNK_H_BV", "GDN_CHUNK_H_NUM_WARPS", "GDN_CHUNK_H_NUM_STAGES",
+                                "GDN_CHUNK_H_COLUMN_SPLIT", "GDN_CHUNK_H_WGMMA"};
+  for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; ++i) unsetenv(knobs[i]); /* the defaults */
   gdn_device_info dev = gdn_device_info_hopper();
   gdn_scan_config cfg;
-  gdn_chunk_delta_h_args a = delta_h_batch(8, 65536, 4, 8);
+  gdn_chunk_delta_h_args a = delta_h_batch(4, 32768, 4, 8);
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 0, "TP4 4 x 8192 delta_h: col %d", cfg.column_split);
+  a = delta_h_batch(8, 65536, 4, 8);
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
   if (cfg.column_split != 2) return; /* no sm_90a kernels in this build */
   CHECK(cfg.bv == 64 && cfg.num_warps == 4 && cfg.num_stages == 2, "TP4 8 x 8192 delta_h: BV %d warps %d stages %d",
         cfg.bv, cfg.num_warps, cfg.num_stages);
-  a = delta_h_batch(4, 32768, 4, 8);
-  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
-  CHECK(cfg.column_split == 0, "TP4 4 x 8192 delta_h: col %d", cfg.column_split);
   const int pairs[2][2] = {{8, 8}, {8, 32}}; /* (sequences, Hv): 64 and 256 pairs */
   for (int i = 0; i < 2; ++i) {
     gdn_chunk_delta_h_args d = delta_h_batch(pairs[i][0], 65536, pairs[i][1] / 2, pairs[i][1]);
