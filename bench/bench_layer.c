@@ -21,9 +21,7 @@
  * bench_prefill's floor of a fused forward.
  * Projections: the same GEMMs planned by gdn_linear (the layer's choice: the plan's choice
  * is remembered per GEMM and device in the process) vs cuBLASLt's heuristic list for the
- * GEMM (up to 16 candidates, each timed once after one untimed run).
- * GDN_BENCH_LAYER_NODES_ONLY=1: TP1 graph replays and the per-node breakdown only (no eager
- * runs, no cuBLASLt list, no TP2); the summary's conv1d figures are the same measurement. */
+ * GEMM (up to 16 candidates, each timed once after one untimed run). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -499,11 +497,6 @@ int main(void) {
   double g1[NCONF], e1[NCONF], copy_gbps = 0.0;
   breakdown bd[NCONF];
   gemm_result gin[NCONF], gout[NCONF];
-  memset(e1, 0, sizeof e1);
-  memset(gin, 0, sizeof gin);
-  memset(gout, 0, sizeof gout);
-  const char *nodes_env = getenv("GDN_BENCH_LAYER_NODES_ONLY");
-  const int nodes_only = nodes_env != NULL && *nodes_env && strcmp(nodes_env, "0") != 0;
   {
     CUDA_OK(cudaSetDevice(0));
     cudaStream_t s;
@@ -523,9 +516,9 @@ int main(void) {
       run_ctx c;
       set_conf(&c, L.plan, &kConf[i]);
       g1[i] = gdn_bench_median_us(run_graph, &c, s, WARMUP, REPS);
-      if (!nodes_only) e1[i] = gdn_bench_median_us(run_eager, &c, s, WARMUP, REPS);
+      e1[i] = gdn_bench_median_us(run_eager, &c, s, WARMUP, REPS);
       bd[i] = print_breakdown(L.plan, &c, &kConf[i], g1[i], copy_gbps, s);
-      if (!nodes_only) compare_projections(&L, kBuckets[i].max_tokens, mixed_s, normed_s, s, &gin[i], &gout[i]);
+      compare_projections(&L, kBuckets[i].max_tokens, mixed_s, normed_s, s, &gin[i], &gout[i]);
     }
     CUDA_OK(cudaStreamSynchronize(s));
     check_batches(L.plan);
@@ -536,7 +529,7 @@ int main(void) {
   }
 
   /* TP2 on GPUs 0 and 1 */
-  int have2 = ndev >= 2 && !nodes_only;
+  int have2 = ndev >= 2;
   double g2[NCONF], e2[NCONF];
   if (have2) {
     static tp_shared sh;

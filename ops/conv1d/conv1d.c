@@ -141,12 +141,9 @@ gdn_status gdn_conv1d_check_config(const gdn_conv1d_args *args, const gdn_conv1d
   if (cfg->tile_tokens < 1 || cfg->tile_tokens > GDN_CONV1D_MAX_TILE)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "conv1d config: tile_tokens is %d, expected 1..%d", cfg->tile_tokens,
                     GDN_CONV1D_MAX_TILE);
-  const int64_t groups = s.D / cfg->vec, cblocks = (groups + cfg->threads - 1) / cfg->threads;
-  const int64_t tiles = ((int64_t)args->batch.max_tokens + cfg->tile_tokens - 1) / cfg->tile_tokens;
-  if ((tiles > 0 ? tiles : 1) * cblocks > INT32_MAX)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                    "conv1d config: %lld token tiles x %lld channel blocks exceed the grid limit (2^31 - 1 blocks); raise tile_tokens",
-                    (long long)tiles, (long long)cblocks);
+  int64_t groups = s.D / cfg->vec;
+  if ((groups + cfg->threads - 1) / cfg->threads > 65535)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "conv1d config: %lld channel blocks exceed the grid limit", (long long)groups);
   return GDN_SUCCESS;
 }
 
@@ -167,26 +164,23 @@ gdn_status gdn_conv1d_plan(const gdn_conv1d_args *args, const gdn_device_info *d
   int64_t th = (groups + 31) / 32 * 32;
   c.threads = (int)(th < 128 ? th : 128);
   int64_t blocks_y = (groups + c.threads - 1) / c.threads;
-  /* One wave: the launch bounds guarantee MIN_BLOCKS x MAX_THREADS resident threads per SM by
-   * registers, and the ring (RING x threads x vec bytes, + 1 KB reserved per block) must fit
-   * the SM's shared memory too (H200: 4 blocks of 128 threads, 124 KB of 228), so `wave`
-   * tiles of blocks_y channel blocks all run at once. At batch.max_tokens each tile
-   * then gets max_tokens / wave tokens: no partial last wave, and the W-1 halo rows, re-read
-   * once per tile, are 3 in ~1000 rows at 65536 tokens (2.3% more reads at 128-token tiles;
-   * from DRAM, as the neighbouring tile reads those rows at its other end, long after).
-   * At least 16 tokens per tile (the halo) for short buckets; past MAX_TILE x wave tokens a
-   * whole number of waves. */
-  const int64_t ring_bytes = (int64_t)GDN_CONV1D_RING * c.threads * c.vec * (int64_t)gdn_dtype_size(args->mixed.dtype) + 1024;
-  int64_t per_sm = (int64_t)GDN_CONV1D_MIN_BLOCKS * GDN_CONV1D_MAX_THREADS / c.threads;
-  if (dev->smem_per_sm > 0 && (int64_t)dev->smem_per_sm / ring_bytes < per_sm) per_sm = (int64_t)dev->smem_per_sm / ring_bytes;
-  if (per_sm < 1) per_sm = 1;
-  int64_t wave = (dev->sm_count > 0 ? dev->sm_count : 1) * per_sm / blocks_y;
-  if (wave < 1) wave = 1;
-  const int64_t T = args->batch.max_tokens, waves = ((T + wave - 1) / wave + GDN_CONV1D_MAX_TILE - 1) / GDN_CONV1D_MAX_TILE;
-  int64_t tile = (T + waves * wave - 1) / (waves > 0 ? waves * wave : 1);
-  if (tile < 16) tile = 16;
-  if (tile > GDN_CONV1D_MAX_TILE) tile = GDN_CONV1D_MAX_TILE;
-  c.tile_tokens = (int)tile;
+  /* Longest token tile (the W-1 halo rows are re-read once per tile) whose grid still keeps
+   * GDN_CONV1D_INFLIGHT_BYTES of loads in flight per SM: every thread has STEP row loads of
+   * vec elements outstanding, and the launch bounds guarantee MIN_BLOCKS x MAX_THREADS
+   * resident threads per SM (more threads would not be resident at once). */
+  const int64_t es = (int64_t)gdn_dtype_size(args->mixed.dtype);
+  int64_t per_sm = (GDN_CONV1D_INFLIGHT_BYTES + GDN_CONV1D_STEP * c.vec * es - 1) / (GDN_CONV1D_STEP * c.vec * es);
+  if (per_sm > GDN_CONV1D_MIN_BLOCKS * GDN_CONV1D_MAX_THREADS) per_sm = GDN_CONV1D_MIN_BLOCKS * GDN_CONV1D_MAX_THREADS;
+  const int64_t target = ((dev->sm_count > 0 ? dev->sm_count : 1) * per_sm + c.threads - 1) / c.threads; /* blocks */
+  c.tile_tokens = 16;
+  const int tiles[4] = {128, 64, 32, 16};
+  for (int i = 0; i < 4; ++i) {
+    int64_t bx = ((int64_t)args->batch.max_tokens + tiles[i] - 1) / tiles[i];
+    if (bx * blocks_y >= target) {
+      c.tile_tokens = tiles[i];
+      break;
+    }
+  }
   int env = 0, r = gdn_param_int(GDN_PARAM_CONV1D_TILE, &env);
   if (r < 0) return GDN_ERROR_INVALID_ARGUMENT;
   if (r > 0) {

@@ -23,10 +23,7 @@ typedef struct gdn_conv1d_params {
   const int32_t *cu_seqlens;
   const int32_t *slots;
   const gdn_batch_header *header;
-  int max_seqs, max_tokens;
-  int cblocks;              /* channel blocks: the fastest part of the 1-D block index */
-  int tiles;                /* token tiles of the grid: ceil(max_tokens / tile_tokens) */
-  int min_run;              /* fewest tokens per tile when a short batch uses fewer tiles */
+  int max_seqs, max_tokens, tile;
 } gdn_conv1d_params;
 
 #endif

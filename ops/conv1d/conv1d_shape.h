@@ -12,17 +12,10 @@ extern "C" {
 #define GDN_CONV1D_MAX_TILE 4096
 #define GDN_CONV1D_MAX_THREADS 256 /* __launch_bounds__ of the kernel: at most 256 threads, */
 #define GDN_CONV1D_MIN_BLOCKS 2     /* and registers for 2 such blocks per SM (<= 128 per thread) */
-/* Ring slots per thread: rows RING-1 ahead of the token computed stay in flight (cp.async to
- * shared memory, 14 x 16 bytes per thread at vec 8). DRAM at ~4.2 TB/s over 132 SMs, half
- * of it reads, is ~16 GB/s of reads per SM: 1.5-3 us of loaded latency needs 24-48 KB in
- * flight per SM; 512 resident threads give 115 KB. Odd: a thread's slots are contiguous and
- * an odd 16-byte stride between threads is free of bank conflicts; RING % 3 == 0 keeps the
- * W = 4 window a register renaming across the unrolled ring. Shared memory: RING x threads x
- * vec bytes per block (30 KB at 128 threads of 16 bytes). */
-#define GDN_CONV1D_RING 15
-/* A batch shorter than its bucket uses fewer tiles, each >= min(tile_tokens, MIN_RUN) tokens
- * (the W-1 halo rows are re-read per tile). */
-#define GDN_CONV1D_MIN_RUN 16
+#define GDN_CONV1D_STEP 8           /* tokens whose row loads a thread issues together */
+/* Loads the grid should keep in flight per SM: DRAM at ~4 TB/s (half of it reads) over 132
+ * SMs with ~1 us of loaded latency needs ~16 KB per SM; twice that for margin. */
+#define GDN_CONV1D_INFLIGHT_BYTES (32 << 10)
 
 typedef struct gdn_conv1d_shape_t {
   int Hk, K, Hv, V, D, W, num_slots;

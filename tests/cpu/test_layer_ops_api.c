@@ -39,18 +39,18 @@ static void test_conv1d(void) {
   CHECK_OK(gdn_conv1d_plan(&a, &dev, &cfg));
   CHECK(cfg.vec == 8 && cfg.threads == 32 && cfg.tile_tokens == 16, "plan: vec %d threads %d tile %d", cfg.vec, cfg.threads,
         cfg.tile_tokens);
-  /* 65536 tokens x 1 channel block of one warp: one wave is 512 resident threads per SM (the
-   * launch bounds), 16 one-warp blocks: 132 x 16 = 2112 tiles of 32 tokens. */
+  /* 65536 tokens x 1 channel block of one warp: each thread keeps 8 x 16 bytes of loads in
+   * flight, so ~32 KB per SM takes 8 warps per SM: 132 x 8 = 1056 blocks, i.e. 32-token tiles. */
   a.batch.max_tokens = 65536;
   a.mixed.sizes[0] = a.q.sizes[0] = a.k.sizes[0] = a.v.sizes[0] = 65536;
   CHECK_OK(gdn_conv1d_plan(&a, &dev, &cfg));
   CHECK(cfg.tile_tokens == 32, "long batch: tile %d, expected 32", cfg.tile_tokens);
   a = conv_args();
-  /* The layer's shape (Qwen3-Next TP1, D = 8192): 8 channel blocks of 128 threads, 4 blocks
-   * per SM: one wave is 66 tiles, ceil(T / 66) tokens each (16 at least: 512 tokens). */
+  /* The layer's shape (Qwen3-Next TP1, D = 8192): 8 channel blocks of 128 threads need 264
+   * blocks: 128-token tiles from 8192 tokens up; 16 (the shortest) at 512 tokens. */
   {
     gdn_conv1d_args l = conv_args();
-    const int64_t Dl = 2 * 16 * 128 + 32 * 128, caps[3] = {512, 8192, 65536}, want[3] = {16, 125, 993};
+    const int64_t Dl = 2 * 16 * 128 + 32 * 128, caps[3] = {512, 8192, 65536}, want[3] = {16, 128, 128};
     l.mixed = gdn_tensor_2d(fake(0), GDN_DTYPE_BF16, 65536, Dl + 4096 + 64); /* 1.6 GB: regions 0..6 */
     l.weight = gdn_tensor_2d(fake(16), GDN_DTYPE_BF16, Dl, 4);
     l.bias = gdn_tensor_none();
