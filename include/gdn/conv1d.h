@@ -56,10 +56,9 @@ typedef struct gdn_conv1d_config {
 } gdn_conv1d_config;
 
 gdn_status gdn_conv1d_validate(const gdn_conv1d_args *args);
-/* Chooses vec from the alignment of every tensor, threads from D, and tile_tokens so that
- * the grid at batch.max_tokens is one wave of resident blocks on `dev` (>= 16 tokens a tile;
- * whole waves past 4096 tokens a tile); at run time the batch's tokens are split evenly over
- * those tiles. GDN_CONV1D_TILE (environment) overrides tile_tokens. */
+/* Chooses vec from the alignment of every tensor, threads from D, and the longest
+ * tile_tokens (16..128) whose grid at batch.max_tokens keeps enough loads in flight on every
+ * SM of `dev` (~32 KB). GDN_CONV1D_TILE (environment) overrides tile_tokens. */
 gdn_status gdn_conv1d_plan(const gdn_conv1d_args *args, const gdn_device_info *dev, gdn_conv1d_config *cfg);
 /* Checks that `cfg` fits `args` (vec vs alignment, thread/tile limits). */
 gdn_status gdn_conv1d_check_config(const gdn_conv1d_args *args, const gdn_conv1d_config *cfg);
