@@ -106,6 +106,7 @@ __device__ __forceinline__ void gdn_col_factors(const gdn_scan_params &p, const 
   const int lane = threadIdx.x & 31;
   const bool has_g = p.g != NULL, has_kf = p.kf != NULL, has_qf = O_MODE && p.qf != NULL;
   float *ff = fc + 64, *fo = fc + 128;
+  __syncwarp(); /* every lane has read the previous chunk's rows (racecheck: write after read) */
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int r = lane + 32 * h;
