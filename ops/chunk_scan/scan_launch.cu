@@ -58,7 +58,7 @@ static gdn_status scan_build(const gdn_scan_problem *pb, const gdn_scan_config *
   const void *fn = scan_kernel(K, col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
   if (fn == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no chunk scan kernel for K=%d BV=%d warps=%d", K, cfg->bv, cfg->num_warps);
   /* the warpgroup kernel: its compute warps and a producer warpgroup */
-  const dim3 block((unsigned)(32 * (cfg->num_warps + (col == 2 ? 4 : 0))), 1, 1);
+  const dim3 block((unsigned)(32 * cfg->num_warps + (col == 2 ? GDN_SCAN_WG_PRODUCER_THREADS : 0)), 1, 1);
   if (col == 2) scan_tma_maps(pb, &sc->main);
   sc->n = 0;
   if (pb->batch->segments != NULL) {

@@ -90,6 +90,10 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
          (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u));
 }
 
+/* The warpgroup kernel's producer (a warpgroup: setmaxnreg moves registers by warpgroups),
+ * launched beside its BV / 16 compute warps. */
+#define GDN_SCAN_WG_PRODUCER_THREADS 128
+
 /* The warpgroup kernel (the column split on wgmma, sm_90a): per stage the k, w / Tu, q, aqk
  * tiles as 1024-byte aligned swizzled slabs (no padding), the padded u block and the rows;
  * 1 KB to align the dynamic base; the stages' full / empty mbarriers; per warp the factor

@@ -76,24 +76,20 @@ __device__ __forceinline__ void gdn_wg_state_product(float *d, const uint32_t (&
  * (at `launch`) and the producer's cp.async-only tail (at 24) spill ~100 bytes, once per CTA. */
 template <int WG> struct gdn_scan_wg_regs {
   static constexpr int launch = WG == 1 ? 128 : 168, producer = 24, consumer = WG == 1 ? 232 : 240;
-  static_assert(128 * producer + WG * 128 * consumer <= (WG + 1) * 128 * launch, "register split");
+  static_assert(GDN_SCAN_WG_PRODUCER_THREADS * producer + WG * 128 * consumer <=
+                    (WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS) * launch,
+                "register split");
 };
 
-/* Copy-engine bytes of one full chunk's tiles. */
-template <int K, int O_MODE, int FOLD>
-__device__ __forceinline__ constexpr uint32_t gdn_scan_wg_tma_bytes() {
-  return (uint32_t)(64 * K * 2 + (FOLD ? 64 * 64 * 2 : 64 * K * 2) + (O_MODE ? 64 * K * 2 + 64 * 64 * 2 : 0));
-}
-
 /* The producer warpgroup: chunk c into stage c % stages once the compute warpgroups have
- * released that stage's previous chunk. full[s] takes 129 arrivals a use: one per
- * producer thread when its cp.async have landed, and thread 0's (with the copy engine's
- * bytes for a full chunk). */
+ * released that stage's previous chunk. full[s] takes GDN_SCAN_WG_PRODUCER_THREADS + 1
+ * arrivals a use: one per producer thread when its cp.async have landed, and thread 0's
+ * (with the copy engine's bytes for a full chunk). */
 template <int K, int BV, int O_MODE, typename elem, int FOLD>
 __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, const gdn_scan_work &w, unsigned char *smem,
                                                     uint64_t *full, uint64_t *empty) {
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD, 1> SM;
-  const int tid = threadIdx.x & 127;
+  const int tid = threadIdx.x % GDN_SCAN_WG_PRODUCER_THREADS;
   const int stages = p.stages;
   const bool tma = p.tma != 0;
   /* full chunks by the copy engine (all but a partial last one), then the rest by cp.async:
@@ -113,7 +109,7 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
     uint64_t *bar = full + s;
     const int t0 = w.t_begin + 64 * c;
     if (tid == 0) {
-      gdn_mbar_arrive_expect_tx(bar, gdn_scan_wg_tma_bytes<K, O_MODE, FOLD>());
+      gdn_mbar_arrive_expect_tx(bar, (uint32_t)SM::off_u); /* the tiles are the stage up to u */
 #pragma unroll
       for (int x = 0; x < K; x += 64) gdn_tma_load_3d(st + SM::off_k + x * 128, &p.tma_k, bar, x, t0, w.k_head);
 #pragma unroll
@@ -146,7 +142,8 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
 }
 
 template <int K, int WG, int IS_F16, int O_MODE, int FOLD>
-__global__ void __launch_bounds__((WG + 1) * 128, WG == 1 ? 2 : 1) gdn_scan_wg_kernel(const __grid_constant__ gdn_scan_params p) {
+__global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG == 1 ? 2 : 1)
+    gdn_scan_wg_kernel(const __grid_constant__ gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
   constexpr int W = 4 * WG, BV = 64 * WG, NT = 32 * W; /* the compute warps */
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD, 1> SM;
@@ -176,7 +173,7 @@ __global__ void __launch_bounds__((WG + 1) * 128, WG == 1 ? 2 : 1) gdn_scan_wg_k
   uint16_t *ostage = (uint16_t *)(empty + 4) + warp * (K * 24);
   if (threadIdx.x == 0) {
     for (int i = 0; i < stages; ++i) {
-      gdn_mbar_init(full + i, 129);
+      gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
       gdn_mbar_init(empty + i, NT);
     }
     gdn_mbar_init_fence(); /* the copy engine completes on them: its proxy sees the init */
