@@ -23,7 +23,7 @@ static gdn_status plan_on_device(void *ctx, const gdn_device_info *dev) {
   gdn_forward_plan *p = (gdn_forward_plan *)ctx;
   p->dev = *dev;
   /* the checkpoint table is always reserved: the workspace size must not depend on the call */
-  GDN_TRY(gdn_fwd_policy_for(&p->shape, p->cap, dev, 1, &p->policy));
+  GDN_TRY(gdn_fwd_policy_for(&p->shape, p->cap, dev, 1, 0, &p->policy));
   p->layout = gdn_fwd_layout_of(&p->shape, p->cap, &p->policy);
   GDN_TRY(gdn_batch_error_record_create(&p->err));
   return gdn_fwd_bind_standins(&p->cfgs, &p->shape, dev, &p->policy, p->cap);

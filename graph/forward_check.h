@@ -17,6 +17,8 @@ typedef struct gdn_fwd_tensors {
   gdn_tensor gk;
   gdn_tensor state_in, state_out, checkpoints;
   int checkpoint_every;
+  gdn_tensor norm_z, norm_weight; /* optional: the gated RMSNorm of o (gdn_prefill_io) */
+  double norm_eps;
 } gdn_fwd_tensors;
 
 gdn_status gdn_fwd_check_shape(const gdn_prefill_shape *shape);

@@ -57,9 +57,10 @@ static gdn_status check_state(const gdn_tensor *t, const char *name, const gdn_p
 }
 
 /* The caller's fields, as messages name them ("<prefix>.<field>"). */
-enum { F_Q, F_K, F_V, F_O, F_A, F_B, F_ALOG, F_DTB, F_G, F_BETA, F_GK, F_SI, F_SO, F_CK, F_COUNT };
-static const char *const kFields[F_COUNT] = {"q", "k",  "v",  "o",        "a",         "b",          "A_log",
-                                             "dt_bias", "g", "beta", "gk", "state_in", "state_out", "checkpoints"};
+enum { F_Q, F_K, F_V, F_O, F_A, F_B, F_ALOG, F_DTB, F_G, F_BETA, F_GK, F_SI, F_SO, F_CK, F_NZ, F_NW, F_COUNT };
+static const char *const kFields[F_COUNT] = {"q",    "k",    "v",        "o",         "a",           "b",
+                                             "A_log", "dt_bias", "g", "beta", "gk", "state_in", "state_out",
+                                             "checkpoints", "norm_z", "norm_weight"};
 
 gdn_status gdn_fwd_check_tensors(const gdn_prefill_shape *s, const gdn_fwd_tensors *t, int64_t rows, const char *prefix) {
   char names[F_COUNT][64];
@@ -102,16 +103,26 @@ gdn_status gdn_fwd_check_tensors(const gdn_prefill_shape *s, const gdn_fwd_tenso
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s.checkpoint_every = %d is not a positive multiple of 64", prefix,
                     t->checkpoint_every);
 
+  if (gdn_tensor_present(&t->norm_z) || gdn_tensor_present(&t->norm_weight)) { /* the output norm */
+    if (!gdn_tensor_present(&t->norm_weight))
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: required with %s", n[F_NW], n[F_NZ]);
+    GDN_TRY(check_tokens(&t->norm_z, n[F_NZ], rows, s->Hv, "shape.Hv", s->V, "shape.V", s->dtype));
+    int64_t sz[1] = {s->V};
+    GDN_TRY(gdn_check_tensor(&t->norm_weight, n[F_NW], 1, sz, GDN_FLOAT_TYPES));
+    if (!(t->norm_eps >= 0.0) || !isfinite(t->norm_eps))
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s.norm_eps = %g: expected a finite value >= 0", prefix, t->norm_eps);
+  }
+
   /* What the forward writes must be distinct and must not overlap anything it reads.
    * A pool updated in place is one output (state_in = state_out). */
   const int in_place = gdn_tensor_present(&t->state_in) && gdn_fwd_same_view(&t->state_in, &t->state_out);
   const gdn_tensor *outs[3] = {&t->o, gdn_tensor_present(&t->state_out) ? &t->state_out : NULL, &t->checkpoints};
   const char *out_names[3] = {n[F_O], in_place ? n[F_SI] : n[F_SO], n[F_CK]};
-  const gdn_tensor *ins[11] = {&t->q, &t->k, &t->v, &t->a, &t->b, &t->A_log, &t->dt_bias, &t->g, &t->beta, &t->gk,
-                               in_place ? NULL : &t->state_in};
-  const char *in_names[11] = {n[F_Q], n[F_K], n[F_V], n[F_A], n[F_B], n[F_ALOG], n[F_DTB], n[F_G], n[F_BETA],
-                              n[F_GK], n[F_SI]};
-  return gdn_check_outputs(outs, out_names, 3, ins, in_names, 11);
+  const gdn_tensor *ins[13] = {&t->q, &t->k, &t->v, &t->a, &t->b, &t->A_log, &t->dt_bias, &t->g, &t->beta, &t->gk,
+                               in_place ? NULL : &t->state_in, &t->norm_z, &t->norm_weight};
+  const char *in_names[13] = {n[F_Q], n[F_K], n[F_V], n[F_A], n[F_B], n[F_ALOG], n[F_DTB], n[F_G], n[F_BETA],
+                              n[F_GK], n[F_SI], n[F_NZ], n[F_NW]};
+  return gdn_check_outputs(outs, out_names, 3, ins, in_names, 13);
 }
 
 int gdn_fwd_same_view(const gdn_tensor *a, const gdn_tensor *b) {

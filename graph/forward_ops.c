@@ -55,7 +55,7 @@ gdn_fwd_layout gdn_fwd_layout_of(const gdn_prefill_shape *s, gdn_prefill_bucket 
 
 /* Plan-time stand-ins for the caller's tensors: distinct, aligned, never dereferenced
  * (the operators' planners only read shapes, strides and alignment). */
-static void fake_tensors(const gdn_prefill_shape *s, int64_t T, int checkpoints, gdn_fwd_tensors *t) {
+static void fake_tensors(const gdn_prefill_shape *s, int64_t T, const gdn_fwd_policy *pol, gdn_fwd_tensors *t) {
   uintptr_t base = (uintptr_t)1 << 48; /* 2^44 apart: more than any tensor of a 2^30-token capacity */
   const uintptr_t step = (uintptr_t)1 << 44;
 #define GDN_FAKE() ((void *)(base += step))
@@ -78,9 +78,13 @@ static void fake_tensors(const gdn_prefill_shape *s, int64_t T, int checkpoints,
   if (s->use_gk) t->gk = gdn_tensor_3d(GDN_FAKE(), GDN_DTYPE_F32, T, s->Hv, s->K);
   t->state_in = gdn_tensor_4d(GDN_FAKE(), GDN_DTYPE_F32, 1, s->Hv, s->V, s->K);
   t->state_out = t->state_in;
-  if (checkpoints) {
+  if (pol->checkpoints) {
     t->checkpoints = gdn_tensor_4d(GDN_FAKE(), GDN_DTYPE_F32, 1, s->Hv, s->V, s->K);
     t->checkpoint_every = 64;
+  }
+  if (pol->norm) {
+    t->norm_z = gdn_tensor_3d(GDN_FAKE(), s->dtype, T, s->Hv, s->V);
+    t->norm_weight = gdn_tensor_1d(GDN_FAKE(), GDN_DTYPE_F32, s->V);
   }
 #undef GDN_FAKE
 }
@@ -88,7 +92,7 @@ static void fake_tensors(const gdn_prefill_shape *s, int64_t T, int checkpoints,
 gdn_status gdn_fwd_bind_standins(gdn_fwd *f, const gdn_prefill_shape *s, const gdn_device_info *dev,
                                  const gdn_fwd_policy *pol, gdn_prefill_bucket cap) {
   gdn_fwd_tensors t;
-  fake_tensors(s, cap.max_tokens, pol->checkpoints, &t);
+  fake_tensors(s, cap.max_tokens, pol, &t);
   gdn_fwd_layout l = gdn_fwd_layout_of(s, cap, pol);
   gdn_fwd_batch_src src;
   memset(&src, 0, sizeof src);
@@ -110,7 +114,7 @@ static int scan_ctas_per_sm(const gdn_scan_config *c, const gdn_device_info *dev
 }
 
 gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap, const gdn_device_info *dev,
-                              int checkpoints, gdn_fwd_policy *pol) {
+                              int checkpoints, int norm, gdn_fwd_policy *pol) {
   memset(pol, 0, sizeof *pol);
   pol->checkpoints = checkpoints;
   gdn_fwd f;
@@ -153,6 +157,23 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
     pol->cp_units = dev->sm_count * scan_ctas_per_sm(&f.scan_cp_cfg, dev) / (nvb > 0 ? nvb : 1);
     if (pol->cp_units < 1) pol->cp_units = 1;
   }
+  /* The output norm in the scan where its plan for this capacity already takes whole rows on
+   * the warpgroup kernel (the folded forward at BV = V = 128, one schedule): there it saves a
+   * write and a read of o and a launch. Elsewhere (narrow batches: BV 64; context
+   * parallelism: two schedules) gdn_gated_rmsnorm runs after the scan, in place on o. */
+  if (norm) {
+    pol->norm = 2;
+    if (pol->fold && !cp) {
+      GDN_TRY(gdn_fwd_bind_standins(&f, s, dev, pol, cap));
+      if (f.scan_cfg.column_split == 2 && f.scan_cfg.bv == s->V && s->V == 128) {
+        pol->norm = 1;
+        if (gdn_fwd_bind_standins(&f, s, dev, pol, cap) != GDN_SUCCESS) { /* e.g. overridden stages: no room */
+          pol->norm = 2;
+          gdn_clear_last_error();
+        }
+      }
+    }
+  }
   return GDN_SUCCESS;
 }
 
@@ -165,6 +186,7 @@ gdn_status gdn_fwd_bind(gdn_fwd *f, const gdn_prefill_shape *s, const gdn_device
   const gdn_dtype dt = s->dtype;
   f->sm_count = dev->sm_count;
   f->o = t->o;
+  f->norm_mode = pol->norm;
 
   gdn_batch_setup_args *sa = &f->setup;
   *sa = setup_shape(s, rows, pol);
@@ -254,6 +276,11 @@ gdn_status gdn_fwd_bind(gdn_fwd *f, const gdn_prefill_shape *s, const gdn_device
   sc->checkpoints = t->checkpoints;
   sc->checkpoint_every = t->checkpoint_every;
   sc->o = t->o;
+  if (pol->norm == 1) {
+    sc->norm_z = t->norm_z;
+    sc->norm_weight = t->norm_weight;
+    sc->norm_eps = t->norm_eps;
+  }
   sc->scale = s->scale;
   sc->aqk = in->aqk;
   sc->cp_workspace = l->cp_bytes ? w + l->cp : NULL;
@@ -284,15 +311,28 @@ gdn_status gdn_fwd_bind(gdn_fwd *f, const gdn_prefill_shape *s, const gdn_device
     sc->cp_workspace_bytes = 0;
   }
 
+  if (pol->norm == 2) { /* rows of the bucket: [num_tokens, T) zeroed like the tail */
+    gdn_gated_rmsnorm_args *na = &f->norm;
+    na->x = t->o;
+    na->x.sizes[0] = T;
+    na->z = t->norm_z;
+    na->weight = t->norm_weight;
+    na->out = na->x;
+    na->eps = t->norm_eps;
+    na->batch = f->batch;
+  }
+
   if (cfgs != NULL) {
     f->pro_cfg = cfgs->pro_cfg;
     f->intra_cfg = cfgs->intra_cfg;
     f->scan_cfg = cfgs->scan_cfg;
     f->scan_cp_cfg = cfgs->scan_cp_cfg;
+    f->norm_cfg = cfgs->norm_cfg;
     return GDN_SUCCESS;
   }
   GDN_TRY(gdn_prologue_plan(pro, dev, &f->pro_cfg));
   GDN_TRY(gdn_chunk_intra_plan(in, dev, &f->intra_cfg));
+  if (pol->norm == 2) GDN_TRY(gdn_gated_rmsnorm_plan(&f->norm, dev, &f->norm_cfg));
   if (f->cp) GDN_TRY(gdn_chunk_scan_o_plan(&f->scan_cp, dev, &f->scan_cp_cfg));
   return gdn_chunk_scan_o_plan(sc, dev, &f->scan_cfg);
 }
@@ -310,7 +350,9 @@ gdn_status gdn_fwd_emit_core(const gdn_fwd *f, cudaStream_t stream, cudaGraph_t 
     GDN_TRY(gdn_chunk_intra_launch(&f->intra, &f->intra_cfg, stream));
     if (f->cp) GDN_TRY(gdn_chunk_scan_o_launch(&f->scan_cp, &f->scan_cp_cfg, stream));
     GDN_TRY(gdn_chunk_scan_o_launch(&f->scan, &f->scan_cfg, stream));
-    return gdn_tail_zero_launch(&f->batch, &f->o, f->sm_count, stream);
+    GDN_TRY(gdn_tail_zero_launch(&f->batch, &f->o, f->sm_count, stream));
+    if (f->norm_mode == 2) GDN_TRY(gdn_gated_rmsnorm_launch(&f->norm, &f->norm_cfg, stream));
+    return GDN_SUCCESS;
   }
   cudaGraphNode_t pro, intra, leaves[3];
   int n = 0;
@@ -319,6 +361,8 @@ gdn_status gdn_fwd_emit_core(const gdn_fwd *f, cudaStream_t stream, cudaGraph_t 
   if (f->cp) GDN_TRY(gdn_chunk_scan_o_add_node(&f->scan_cp, &f->scan_cp_cfg, g, &intra, 1, &leaves[n++]));
   GDN_TRY(gdn_chunk_scan_o_add_node(&f->scan, &f->scan_cfg, g, &intra, 1, &leaves[n++]));
   GDN_TRY(gdn_tail_zero_add_node(&f->batch, &f->o, f->sm_count, g, deps, num_deps, &leaves[n++]));
+  /* the separate norm after every writer of o (it zeroes the tail rows too) */
+  if (f->norm_mode == 2) return gdn_gated_rmsnorm_add_node(&f->norm, &f->norm_cfg, g, leaves, (size_t)n, last);
   GDN_CUDA_TRY(cudaGraphAddEmptyNode(last, g, leaves, (size_t)n));
   return GDN_SUCCESS;
 }

@@ -17,6 +17,7 @@
 #include "gdn/batch_setup.h"
 #include "gdn/chunk_delta_h.h"
 #include "gdn/chunk_intra.h"
+#include "gdn/gated_rmsnorm.h"
 #include "gdn/prefill.h"
 #include "gdn/prologue.h"
 #include "graph/forward_check.h"
@@ -32,6 +33,7 @@ typedef struct gdn_fwd_policy {
   int cp_units;      /* (segment, head) pairs that fill the device at the scan's config */
   int cp_max_pairs;  /* cut only batches of at most this many (sequence, head) pairs */
   int checkpoints;   /* the batch workspace reserves the checkpoint table */
+  int norm;          /* the output's gated RMSNorm: 0 none, 1 in the scan, 2 gdn_gated_rmsnorm after it */
 } gdn_fwd_policy;
 
 /* Byte offsets of the workspace regions (256-byte aligned), for a capacity. */
@@ -53,6 +55,9 @@ typedef struct gdn_fwd {
   gdn_chunk_scan_o_args scan_cp;  /* context parallelism: the segmented schedule (when_cut 1) */
   gdn_scan_config scan_cp_cfg;
   int cp;
+  gdn_gated_rmsnorm_args norm;    /* policy norm 2: o normalized in place after the scan */
+  gdn_gated_rmsnorm_config norm_cfg;
+  int norm_mode;                  /* the policy's norm */
   gdn_tensor o;
   int sm_count;
 } gdn_fwd;
@@ -73,9 +78,10 @@ typedef struct gdn_fwd_batch_src {
   gdn_batch_error_record *error_record;
 } gdn_fwd_batch_src;
 
-/* Policy and layout for shape x capacity on dev (runs the scan planner once). */
+/* Policy and layout for shape x capacity on dev (runs the scan planner); norm: the caller
+ * asks for the output's gated RMSNorm. */
 gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *shape, gdn_prefill_bucket cap, const gdn_device_info *dev,
-                              int checkpoints, gdn_fwd_policy *policy);
+                              int checkpoints, int norm, gdn_fwd_policy *policy);
 gdn_fwd_layout gdn_fwd_layout_of(const gdn_prefill_shape *shape, gdn_prefill_bucket cap, const gdn_fwd_policy *policy);
 
 /* Binds the operators to tensors, batch source and workspace; `rows` is the batch

@@ -167,15 +167,6 @@ static gdn_status setup_bucket(gdn_layer_plan *p, int i) {
   b->conv.batch = b->batch;
   GDN_TRY(gdn_conv1d_plan(&b->conv, &p->dev, &b->conv_cfg));
 
-  memset(&b->norm, 0, sizeof b->norm);
-  b->norm.x = gdn_tensor_3d(p->o, dt, p->t_cap, s->Hv, s->V);
-  b->norm.z = view3(mixed_col(p, l->z), dt, p->t_cap, s->Hv, s->V, p->ld);
-  b->norm.weight = p->w.norm_weight;
-  b->norm.out = gdn_tensor_3d(p->normed, dt, Tb, s->Hv, s->V); /* rows [T, T_b) written as 0 */
-  b->norm.eps = s->rms_eps;
-  b->norm.batch = b->batch;
-  GDN_TRY(gdn_gated_rmsnorm_plan(&b->norm, &p->dev, &b->norm_cfg));
-
   memset(&b->out_args, 0, sizeof b->out_args);
   b->out_args.x = gdn_tensor_2d(p->normed, dt, Tb, HvV);
   b->out_args.w = p->w.w_out;
@@ -188,18 +179,18 @@ static gdn_status setup_bucket(gdn_layer_plan *p, int i) {
   return GDN_SUCCESS;
 }
 
-/* in_proj and batch setup (roots, in parallel) -> conv1d -> core -> RMSNorm -> out_proj [-> all-reduce]. */
+/* in_proj and batch setup (roots, in parallel) -> conv1d -> core with the gated RMSNorm -> out_proj
+ * [-> all-reduce]. */
 static gdn_status build_graph(gdn_layer_plan *p, int i) {
   gdn_layer_bucket_ops *b = &p->b[i];
   GDN_CUDA_TRY(cudaGraphCreate(&b->graph, 0));
   cudaGraph_t g = b->graph;
-  cudaGraphNode_t roots[2], conv, core, norm, out, reduce;
+  cudaGraphNode_t roots[2], conv, core, out, reduce;
   GDN_TRY(gdn_linear_add_node(&b->in_args, b->in_cfg, g, NULL, 0, &roots[0]));
   GDN_TRY(gdn_prefill_add_setup_node(p->prefill, i, g, NULL, 0, &roots[1]));
   GDN_TRY(gdn_conv1d_add_node(&b->conv, &b->conv_cfg, g, roots, 2, &conv));
   GDN_TRY(gdn_prefill_add_core_nodes(p->prefill, i, g, &conv, 1, &core));
-  GDN_TRY(gdn_gated_rmsnorm_add_node(&b->norm, &b->norm_cfg, g, &core, 1, &norm));
-  GDN_TRY(gdn_linear_add_node(&b->out_args, b->out_cfg, g, &norm, 1, &out));
+  GDN_TRY(gdn_linear_add_node(&b->out_args, b->out_cfg, g, &core, 1, &out));
   if (p->comm != NULL)
     GDN_TRY(gdn_allreduce_add_node(g, &out, 1, p->comm, b->reduce_buf, b->reduce_count, p->shape.dtype, p->capture,
                                    &reduce));
@@ -216,7 +207,6 @@ static gdn_status create_plan(gdn_layer_plan *p, const gdn_prefill_bucket *bucke
   GDN_TRY(plan_alloc(&p->q, T * s->Hk * s->K * es));
   GDN_TRY(plan_alloc(&p->k, T * s->Hk * s->K * es));
   GDN_TRY(plan_alloc(&p->v, T * HvV * es));
-  GDN_TRY(plan_alloc(&p->o, T * HvV * es));
   GDN_TRY(plan_alloc(&p->normed, T * HvV * es));
   GDN_CUDA_TRY(cudaStreamCreateWithFlags(&p->capture, cudaStreamNonBlocking));
 
@@ -236,7 +226,11 @@ static gdn_status create_plan(gdn_layer_plan *p, const gdn_prefill_bucket *bucke
   pio.q = gdn_tensor_3d(p->q, dt, p->t_cap, s->Hk, s->K);
   pio.k = gdn_tensor_3d(p->k, dt, p->t_cap, s->Hk, s->K);
   pio.v = gdn_tensor_3d(p->v, dt, p->t_cap, s->Hv, s->V);
-  pio.o = gdn_tensor_3d(p->o, dt, p->t_cap, s->Hv, s->V);
+  /* the core's output goes through the gated RMSNorm (with z) straight into out_proj's input */
+  pio.o = gdn_tensor_3d(p->normed, dt, p->t_cap, s->Hv, s->V);
+  pio.norm_z = view3(mixed_col(p, p->lay.z), dt, p->t_cap, s->Hv, s->V, p->ld);
+  pio.norm_weight = p->w.norm_weight;
+  pio.norm_eps = s->rms_eps;
   pio.b = view2(mixed_col(p, p->lay.b), dt, p->t_cap, s->Hv, p->ld);
   if (s->use_g) {
     pio.a = view2(mixed_col(p, p->lay.a), dt, p->t_cap, s->Hv, p->ld);
@@ -325,8 +319,8 @@ void gdn_layer_plan_destroy(gdn_layer_plan *p) {
     gdn_linear_destroy(b->out_cfg);
   }
   gdn_prefill_plan_destroy(p->prefill);
-  void *bufs[6] = {p->mixed, p->q, p->k, p->v, p->o, p->normed};
-  for (int i = 0; i < 6; ++i)
+  void *bufs[5] = {p->mixed, p->q, p->k, p->v, p->normed};
+  for (int i = 0; i < 5; ++i)
     if (bufs[i]) cudaFree(bufs[i]);
   if (p->capture) cudaStreamDestroy(p->capture);
   cudaSetDevice(prev);

@@ -5,7 +5,6 @@
 
 #include "gdn/conv1d.h"
 #include "gdn/device.h"
-#include "gdn/gated_rmsnorm.h"
 #include "gdn/layer.h"
 #include "gdn/linear.h"
 #include "gdn/prefill.h"
@@ -20,8 +19,6 @@ typedef struct gdn_layer_bucket_ops {
   gdn_linear_config *in_cfg;
   gdn_conv1d_args conv;            /* mixed[:, 0:D] -> q, k, v */
   gdn_conv1d_config conv_cfg;
-  gdn_gated_rmsnorm_args norm;     /* o, z -> normed[0:T_b] */
-  gdn_gated_rmsnorm_config norm_cfg;
   gdn_linear_args out_args;        /* normed[0:T_b] -> y[0:T_b] */
   gdn_linear_config *out_cfg;
   void *reduce_buf;                /* y's first T_b rows (contiguous), all-reduced in place */
@@ -41,8 +38,8 @@ struct gdn_layer_plan {
   int nranks;
   int64_t t_cap;                   /* largest bucket's max_tokens */
   int64_t ld;                      /* row stride of mixed: Dtot rounded up to 16 bytes */
-  void *mixed, *q, *k, *v, *o, *normed;
-  gdn_prefill_plan *prefill;       /* the GDN core over q, k, v, a, b -> o and the state pool */
+  void *mixed, *q, *k, *v, *normed;
+  gdn_prefill_plan *prefill;       /* the GDN core over q, k, v, a, b and z -> normed and the state pool */
   cudaStream_t capture;            /* non-blocking stream of `device`, only to capture NCCL */
   int num_buckets;
   gdn_layer_bucket_ops b[GDN_LAYER_MAX_BUCKETS];

@@ -21,7 +21,6 @@ static gdn_status run_eager(gdn_layer_plan *p, const int32_t *cu, const int32_t 
   GDN_TRY(gdn_prefill_launch_setup(p->prefill, bucket, s));
   GDN_TRY(gdn_conv1d_launch(&b->conv, &b->conv_cfg, s));
   GDN_TRY(gdn_prefill_launch_core(p->prefill, bucket, s));
-  GDN_TRY(gdn_gated_rmsnorm_launch(&b->norm, &b->norm_cfg, s));
   GDN_TRY(gdn_linear_launch(&b->out_args, b->out_cfg, s));
   if (p->comm != NULL) GDN_TRY(gdn_allreduce_launch(p->comm, b->reduce_buf, b->reduce_count, p->shape.dtype, s));
   return GDN_SUCCESS;

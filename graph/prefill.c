@@ -116,6 +116,9 @@ static gdn_fwd_tensors io_tensors(const gdn_prefill_io *io) {
   t.state_in = io->state; t.state_out = io->state; /* the pool, updated in place */
   t.checkpoints = io->checkpoints;
   t.checkpoint_every = io->checkpoint_every;
+  t.norm_z = io->norm_z;
+  t.norm_weight = io->norm_weight;
+  t.norm_eps = io->norm_eps;
   return t;
 }
 
@@ -163,7 +166,7 @@ static gdn_status create_plan(gdn_prefill_plan *p, const gdn_prefill_bucket *buc
     b->cap = sorted[i];
     if (sorted[i].max_tokens > p->t_cap) p->t_cap = sorted[i].max_tokens;
     if (sorted[i].max_seqs > p->desc_seqs) p->desc_seqs = sorted[i].max_seqs;
-    GDN_TRY(gdn_fwd_policy_for(s, b->cap, &p->dev, ckpt, &b->policy));
+    GDN_TRY(gdn_fwd_policy_for(s, b->cap, &p->dev, ckpt, gdn_tensor_present(&p->io.norm_z), &b->policy));
     gdn_fwd_layout l = gdn_fwd_layout_of(s, b->cap, &b->policy);
     if (l.total > ws_bytes) ws_bytes = l.total; /* buckets run one at a time: one workspace */
   }

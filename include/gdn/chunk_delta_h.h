@@ -87,7 +87,12 @@ gdn_status gdn_chunk_delta_h_add_node(const gdn_chunk_delta_h_args *args, const 
  * (1/||q||, 1/||k|| when q and k are l2-normalized; chunk_intra makes them). With a
  * per-key gate pass the gated key kg, the gated query qg = q exp(G) and gk (g absent).
  * Folded WY form (K <= 128, no gk): give v and tu = (I + A)^-1 diag(beta) instead of w and
- * u; the scan applies w = tu diag(kf e^g) k and u = tu v itself, so w and u never exist. */
+ * u; the scan applies w = tu diag(kf e^g) k and u = tu v itself, so w and u never exist.
+ * Output norm (optional, folded form): with norm_z given, o receives the gated RMSNorm of the
+ * output, o_i * rsqrt(mean(o_i^2) + norm_eps) * norm_weight * silu(z_i) (gdn_gated_rmsnorm's
+ * math on the 16-bit o), applied where the scan writes o. It runs in the warpgroup scan over
+ * whole rows (compute capability 9.0, K = V = 128); the plan refuses it elsewhere
+ * (GDN_ERROR_UNSUPPORTED: run gdn_gated_rmsnorm on o instead). */
 typedef struct gdn_chunk_scan_o_args {
   gdn_batch batch;
   gdn_tensor q;     /* [T, Hq, K], Hq divides Hv */
@@ -111,6 +116,9 @@ typedef struct gdn_chunk_scan_o_args {
   int checkpoint_every;
   void *cp_workspace;
   size_t cp_workspace_bytes;
+  gdn_tensor norm_z;      /* optional [T, Hv, V], o's dtype, last dim contiguous, 16-byte aligned rows */
+  gdn_tensor norm_weight; /* [V] any float dtype and stride, with norm_z */
+  double norm_eps;        /* >= 0; 0 selects 1e-6 (GDN_GATED_RMSNORM_DEFAULT_EPS) */
 } gdn_chunk_scan_o_args;
 
 gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *args);

@@ -50,6 +50,15 @@ typedef struct gdn_prefill_io {
   gdn_tensor checkpoints; /* optional out [rows, Hv, V, K]: the state after every checkpoint_every
                              tokens of each sequence (see gdn_prefill_request) */
   int checkpoint_every;   /* a positive multiple of 64 with checkpoints */
+  /* Optional gated RMSNorm of the output (Qwen3-Next's RMSNormGated, norm before the gate):
+   * with norm_z, o receives x * rsqrt(mean(x^2) + norm_eps) * norm_weight * silu(z) per
+   * token and head, x the core's 16-bit output (gdn_gated_rmsnorm's math). Where a bucket's
+   * scan owns whole rows (Hopper, K = V = 128, enough (sequence, head) pairs) it is applied
+   * as the scan writes o; elsewhere gdn_gated_rmsnorm runs on o after the scan. Rows past
+   * the batch stay zero. */
+  gdn_tensor norm_z;      /* [T_cap, Hv, V] dtype of q, last dim contiguous, 16-byte aligned rows */
+  gdn_tensor norm_weight; /* [V] any float dtype, with norm_z */
+  double norm_eps;        /* >= 0; 0 selects 1e-6 */
 } gdn_prefill_io;
 
 /* A batch described on the host, for the runs that take one. */

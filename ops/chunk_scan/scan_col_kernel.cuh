@@ -38,9 +38,9 @@ __device__ __forceinline__ void gdn_col_store_pair(void *base, int64_t ld, uint3
  * warp's staging tile (8 NJ rows of 16 elements, pitch PITCH; 24 or any pitch of 8 mod 16
  * elements keeps stmatrix free of bank conflicts): stmatrix.trans, then 16-byte stores of
  * full 32-byte row segments. Rows >= rows_valid are not stored. Ends warp-synchronized. */
+/* The stmatrix.trans half: the tile as rows of 16 elements at `stage` (pitch PITCH). */
 template <int NJ, int PITCH = 24>
-__device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], uint16_t *stage, void *base, int64_t ld,
-                                                   int rows_valid) {
+__device__ __forceinline__ void gdn_col_stage_tile(const uint32_t (&x)[NJ][2], uint16_t *stage) {
   static_assert(NJ % 2 == 0, "pairs of 8-row blocks");
   const int lane = threadIdx.x & 31, m = lane >> 3, r = lane & 7;
 #pragma unroll
@@ -48,6 +48,13 @@ __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], u
     const uint32_t regs[4] = {x[j][0], x[j][1], x[j + 1][0], x[j + 1][1]};
     gdn_stmatrix_x4_trans(stage + (8 * (j + (m >> 1)) + r) * PITCH + 8 * (m & 1), regs);
   }
+}
+
+template <int NJ, int PITCH = 24>
+__device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], uint16_t *stage, void *base, int64_t ld,
+                                                   int rows_valid) {
+  const int lane = threadIdx.x & 31;
+  gdn_col_stage_tile<NJ, PITCH>(x, stage);
   __syncwarp();
   /* 16-byte unit `lane + 32k`: row lane / 2 + 16k, half lane % 2; one 64-bit address per
    * thread, stepped by 16 rows, and no row guards for a full tile (the common case) */

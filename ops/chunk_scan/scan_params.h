@@ -50,6 +50,10 @@ typedef struct gdn_scan_params {
   void *v_new; int64_t vn_st, vn_sh;     /* or NULL */
   void *o; int64_t o_st, o_sh;           /* fused-output mode only */
   float scale;
+  /* o_mode 4, the gated RMSNorm of o: z [T, Hv, V] (o's dtype), weight [V] (any float dtype) */
+  const void *nz; int64_t nz_st, nz_sh;
+  const void *nw; int64_t nw_s; int nw_dt;
+  float n_eps;
   int stages;
   /* the warpgroup kernel (sm_90a): copy-engine maps of the 16-bit tiles of full chunks (k,
    * w or Tu, q, aqk), encoded on the host for the launch or node; tma 0: all by cp.async */
@@ -64,9 +68,11 @@ static inline size_t gdn_scan_cp_bytes(int32_t max_segments, int Hv, int V, int 
 
 /* o_mode: 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o with the WY form folded in
  * (the w slot holds the 64x64 Tu tile and the u slot the v block), 3 the folded form
- * without the output (the transition pass of context parallelism). */
-static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_has_o(int o_mode) { return o_mode == 1 || o_mode == 2; }
+ * without the output (the transition pass of context parallelism), 4 the folded form with
+ * the gated RMSNorm applied to its output (the warpgroup kernel over whole rows, BV = V). */
+static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_has_o(int o_mode) { return o_mode == 1 || o_mode == 2 || o_mode == 4; }
 static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_fold(int o_mode) { return o_mode >= 2; }
+static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_norm(int o_mode) { return o_mode == 4; }
 
 /* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts.
  * Per stage: k, w or Tu (, q) tiles, the u / v block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
@@ -98,7 +104,8 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
  * tiles as 1024-byte aligned swizzled slabs (no padding), the padded u block and the rows;
  * 1 KB to align the dynamic base; the stages' full / empty mbarriers; per warp the factor
  * rows and (chunk_delta_h) the h staging tile (v_new and o are staged in the warp's
- * columns of the u block). Two stages at least: the loads run ahead by a stage. */
+ * columns of the u block); with the output norm a z tile [64][BV] and the fp32 weight [BV].
+ * Two stages at least: the loads run ahead by a stage. */
 static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
   const size_t tile_k = (size_t)64 * (size_t)K * 2u, tile_64 = 64u * 64u * 2u;
   const int has_o = gdn_scan_mode_has_o(o_mode), fold = gdn_scan_mode_fold(o_mode);
@@ -108,7 +115,8 @@ static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, i
 }
 static inline size_t gdn_scan_wg_smem_bytes(int K, int BV, int stages, int o_mode) {
   return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, o_mode) + 64u /* 8 mbarriers */ +
-         (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u));
+         (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u)) +
+         (gdn_scan_mode_norm(o_mode) ? (size_t)BV * (64u * 2u + 4u) : 0u);
 }
 
 #endif

@@ -27,6 +27,7 @@ static const void *gdn_scan_col_fn(int f16, int o_mode) {
  * (BV 32 x 4 or 8 warps, 64 x 8, 64 x 4 below K = 256), which has no folded form. */
 template <int K>
 static const void *gdn_scan_pick(int col, int bv, int warps, int f16, int o_mode) {
+  if (o_mode == 4) return NULL; /* the output norm: the warpgroup kernel only */
   if (col) {
     if constexpr (K <= 128) {
       if (bv == 16 * warps) {

@@ -1,7 +1,9 @@
 /* Validation, launch-config choice and kernel parameters of the chunk state scan. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "core/check.h"
+#include "gdn/gated_rmsnorm.h"
 #include "core/params.h"
 #include "ops/chunk_scan/scan_plan.h"
 
@@ -52,10 +54,13 @@ gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a) {
   pb.cp_ws_bytes = a->cp_workspace_bytes;
   pb.scale = a->scale;
   pb.o_mode = 1;
+  pb.nz = opt(&a->norm_z);
+  pb.nw = opt(&a->norm_weight);
+  pb.n_eps = a->norm_eps;
   if (gdn_tensor_present(&a->tu)) { /* the folded WY form */
     pb.w = &a->tu;
     pb.u = &a->v;
-    pb.o_mode = 2;
+    pb.o_mode = pb.nz != NULL ? 4 : 2;
     pb.mixed_forms = gdn_tensor_present(&a->w) || gdn_tensor_present(&a->u);
   } else {
     pb.mixed_forms = gdn_tensor_present(&a->v);
@@ -83,7 +88,7 @@ static gdn_status check_group(int64_t Hv, int64_t heads, const char *name) {
 gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
   GDN_TRY(gdn_check_batch(pb->batch));
   const int64_t T = pb->batch->max_tokens, NT = pb->batch->max_chunks;
-  const int fold = pb->o_mode == 2;
+  const int fold = gdn_scan_mode_fold(pb->o_mode);
   const char *wn = fold ? "tu" : "w", *un = fold ? "v" : "u";
   if (pb->mixed_forms)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "chunk_scan_o: give either w and u, or v and tu (the folded WY form), not both");
@@ -171,13 +176,24 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
     GDN_TRY(gdn_check_aligned(pb->h, "h", 8));
   }
   if (pb->v_new) GDN_TRY(check_tokens(pb->v_new, "v_new", T, Hv, V, pb->w));
+  if (pb->nz != NULL || pb->nw != NULL) {
+    if (pb->nz == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "norm_weight: given without norm_z (the output norm's gate)");
+    if (!fold)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED, "norm_z: the output norm runs in the folded WY form only (pass v and tu)");
+    GDN_TRY(check_tokens(pb->nz, "norm_z", T, Hv, V, pb->w));
+    if (pb->nw == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "norm_weight: required with norm_z");
+    int64_t sz[1] = {V};
+    GDN_TRY(gdn_check_tensor(pb->nw, "norm_weight", 1, sz, GDN_FLOAT_TYPES));
+    if (!(pb->n_eps >= 0.0) || !isfinite(pb->n_eps))
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "norm_eps is %g, expected a finite value >= 0", pb->n_eps);
+  }
 
   /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */
-  const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk, pb->qf, pb->kf};
-  const char *in_names[] = {"q", "k", wn, un, "g", "gk", "aqk", "qf", "kf"};
+  const gdn_tensor *ins[] = {pb->q, pb->k, pb->w, pb->u, pb->g, pb->gk, pb->aqk, pb->qf, pb->kf, pb->nz, pb->nw};
+  const char *in_names[] = {"q", "k", wn, un, "g", "gk", "aqk", "qf", "kf", "norm_z", "norm_weight"};
   const gdn_tensor *outs[] = {pb->o, pb->h, pb->v_new, pb->state, pb->state_out, pb->ckpt};
   const char *out_names[] = {"o", "h", "v_new", "state", "state_out", "checkpoints"};
-  GDN_TRY(gdn_check_outputs(outs, out_names, 6, ins, in_names, 9));
+  GDN_TRY(gdn_check_outputs(outs, out_names, 6, ins, in_names, 11));
   return GDN_SUCCESS;
 }
 
@@ -227,7 +243,7 @@ static int64_t scan_pairs(const gdn_batch *b, int Hv) {
 int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, int o_mode, const gdn_device_info *dev) {
   if (K > 128) return 0;
   /* a segmented batch runs many short chains: the throughput kernel */
-  if (batch->segments != NULL || o_mode == 2) return 1;
+  if (batch->segments != NULL || gdn_scan_mode_fold(o_mode)) return 1;
   const int64_t pairs = (int64_t)batch->max_seqs * Hv;
   /* Long chains where every SM gets a CTA. chunk_delta_h with the warpgroup scan (BV 64 gives
    * V / 64 CTAs a pair, the BV choice below): from half of SMs / (V / 64) pairs. Measured on
@@ -284,7 +300,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     const int ok_col = supported(K, 1, env_bv, w_col), ok_row = supported(K, 0, env_bv, w_row);
     if (ok_col != ok_row) col = ok_col;
   }
-  if (pb->o_mode == 2 && !col)
+  if (gdn_scan_mode_fold(pb->o_mode) && !col)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "the folded WY form (v, tu) runs on the column-split kernel only "
                                            "(GDN_CHUNK_H_COLUMN_SPLIT=0 or a row-group BV/warps override was given)");
 
@@ -312,6 +328,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     else if (bv == 32)
       bv = 64;
   }
+  if (gdn_scan_mode_norm(pb->o_mode)) bv = V; /* the output norm needs whole rows in a CTA */
   if (env_bv != 0) bv = env_bv;
   if (bv <= 0 || V % bv != 0)
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "chunk scan config BV=%d does not divide V=%d", bv, V);
@@ -350,6 +367,11 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
                     "32 / 64 / 128 with 2 / 4 / 8 warps, K <= 128; row groups: BV 32 x 4 or 8 warps, 64 x 8, 64 x 4 "
                     "for K < 256)",
                     bv, warps, K, col == 2 ? "warpgroup column-split" : col ? "column-split" : "row-group");
+  if (gdn_scan_mode_norm(pb->o_mode) && !(col == 2 && bv == V && V == 128))
+    return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                    "norm_z: the output norm runs in the warpgroup scan over whole rows (compute capability 9.0, an "
+                    "sm_90 build, K = V = 128); here K=%d, V=%d, BV=%d on the %s kernel: apply gdn_gated_rmsnorm to o",
+                    K, V, bv, col == 2 ? "warpgroup" : col ? "column-split" : "row-group");
   const int min_stages = col == 2 ? 2 : 1; /* the warpgroup scan loads a stage ahead */
   if (stages != 0) {
     if (stages < min_stages || stages > 4)
@@ -473,6 +495,11 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   }
   if (pb->v_new) { p->v_new = pb->v_new->data; p->vn_st = pb->v_new->strides[0]; p->vn_sh = pb->v_new->strides[1]; }
   if (pb->o) { p->o = pb->o->data; p->o_st = pb->o->strides[0]; p->o_sh = pb->o->strides[1]; }
+  if (gdn_scan_mode_norm(pb->o_mode)) {
+    p->nz = pb->nz->data; p->nz_st = pb->nz->strides[0]; p->nz_sh = pb->nz->strides[1];
+    p->nw = pb->nw->data; p->nw_s = pb->nw->strides[0]; p->nw_dt = (int)pb->nw->dtype;
+    p->n_eps = (float)(pb->n_eps > 0.0 ? pb->n_eps : GDN_GATED_RMSNORM_DEFAULT_EPS);
+  }
   p->scale = pb->scale;
   p->stages = cfg->num_stages;
   const int64_t units = b->segments ? b->max_segments : b->max_seqs;
@@ -488,7 +515,7 @@ void gdn_scan_transition_params(const gdn_scan_params *main, const gdn_scan_conf
                                 gdn_scan_params *p, int64_t *grid, int *o_mode) {
   *p = *main;
   p->cp_phase = 1;
-  p->q = NULL; p->aqk = NULL; p->qf = NULL; p->o = NULL;
+  p->q = NULL; p->aqk = NULL; p->qf = NULL; p->o = NULL; p->nz = NULL; p->nw = NULL;
   p->h = NULL; p->v_new = NULL; p->ckpt = NULL;
   p->state_out = NULL;
   p->stages = cfg->cp_stages;

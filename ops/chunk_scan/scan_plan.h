@@ -17,8 +17,11 @@ typedef struct gdn_scan_problem {
   int ckpt_every;
   void *cp_ws;
   size_t cp_ws_bytes;
+  const gdn_tensor *nz, *nw; /* the output norm's z and weight (o_mode 4) */
+  double n_eps;
   float scale;
-  int o_mode;        /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o folded: w = tu, u = v */
+  int o_mode;        /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o folded: w = tu, u = v, 4 the
+                        folded form with the output norm (scan_params.h) */
   int mixed_forms;   /* scan_o args gave both (w, u) and (v, tu) tensors */
 } gdn_scan_problem;
 

@@ -15,6 +15,10 @@ static_assert(wg_stage_matches<64, 0, 0>() && wg_stage_matches<64, 1, 0>() && wg
 
 template <int WG>
 static const void *wg_fn(int f16, int o_mode) {
+  if (o_mode == 4) { /* the folded forward with the output norm: whole rows, two warpgroups */
+    if (WG != 2) return NULL;
+    return f16 ? (const void *)gdn_scan_wg_kernel<128, 2, 1, 1, 1, 1> : (const void *)gdn_scan_wg_kernel<128, 2, 0, 1, 1, 1>;
+  }
   if (o_mode == 3) /* folded, no output: the transition pass */
     return f16 ? (const void *)gdn_scan_wg_kernel<128, WG, 1, 0, 1> : (const void *)gdn_scan_wg_kernel<128, WG, 0, 0, 1>;
   if (o_mode == 2)

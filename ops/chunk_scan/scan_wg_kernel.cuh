@@ -31,6 +31,7 @@
 #include "core/tma.cuh"
 #include "core/wgmma.cuh"
 #include "ops/chunk_scan/scan_col_kernel.cuh"
+#include "ops/chunk_scan/scan_norm.cuh"
 
 /* A fragment of columns 16kk..16kk+15 of an accumulator tile held as packed pairs x[j][hf]. */
 __device__ __forceinline__ void gdn_wg_a(uint32_t (&a)[4], const uint32_t (*x)[2], int kk) {
@@ -141,7 +142,7 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
   gdn_cp_async_wait<0>();
 }
 
-template <int K, int WG, int IS_F16, int O_MODE, int FOLD>
+template <int K, int WG, int IS_F16, int O_MODE, int FOLD, int NORM = 0>
 __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG == 1 ? 2 : 1)
     gdn_scan_wg_kernel(const __grid_constant__ gdn_scan_params p) {
   typedef typename gdn_elem<IS_F16>::T elem;
@@ -150,6 +151,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   constexpr int BVP = SM::BVP;
   constexpr int KT = K / 8;
   static_assert(K == 128, "the warpgroup scan is built for K = 128");
+  static_assert(!NORM || (O_MODE && FOLD && WG == 2), "the output norm: the folded forward over whole rows (BV = V = 128)");
 
   extern __shared__ __align__(16) unsigned char gdn_smem_raw[];
   /* the swizzle is a function of the address: tiles start on 1024-byte boundaries */
@@ -171,6 +173,9 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   uint64_t *full = (uint64_t *)(fac + W * 192), *empty = full + 4;
   /* chunk_delta_h: per-warp staging tile for the h stores, [K rows][24] */
   uint16_t *ostage = (uint16_t *)(empty + 4) + warp * (K * 24);
+  /* the output norm: this chunk's z tile [64][BV] and the weight [BV] as fp32 */
+  elem *zs = (elem *)(empty + 4);
+  float *nws = (float *)(zs + 64 * BV);
   if (threadIdx.x == 0) {
     for (int i = 0; i < stages; ++i) {
       gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
@@ -197,6 +202,10 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
 
   float s[KT][4];
   gdn_col_state_load<KT>(s, w, p.V, vcol0);
+  if constexpr (NORM) {
+    gdn_scan_norm_weights<BV, NT>(p, nws, threadIdx.x);
+    gdn_named_sync(3, NT); /* the weights, before the first chunk's epilogue reads them */
+  }
 
   const bool has_g = p.g != NULL;
 
@@ -212,6 +221,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
     unsigned char *st = smem + (size_t)sidx * SM::stage;
+    if constexpr (NORM) gdn_scan_norm_load_z<BV, NT>(p, zs, head, t0, L, threadIdx.x);
     gdn_mbar_wait(full + sidx, sphase);
     const unsigned char *Ks = st + SM::off_k;
     const unsigned char *Ws = st + SM::off_w;
@@ -297,8 +307,14 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
         ob[n][0] = gdn_pack2<IS_F16>(oa[n][0], oa[n][1]);
         ob[n][1] = gdn_pack2<IS_F16>(oa[n][2], oa[n][3]);
       }
-      elem *obase = (elem *)p.o + (int64_t)t0 * p.o_st + (int64_t)head * p.o_sh + vcol0;
-      gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
+      if constexpr (NORM) { /* the whole o tile staged in the u block, then normalized rows out */
+        gdn_col_stage_tile<8, BVP>(ob, (uint16_t *)(Us + ucol));
+        gdn_named_sync(3, NT);
+        gdn_scan_norm_store<BV, NT>(p, Us, BVP, zs, nws, head, t0, L, threadIdx.x);
+      } else {
+        elem *obase = (elem *)p.o + (int64_t)t0 * p.o_st + (int64_t)head * p.o_sh + vcol0;
+        gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
+      }
     }
     gdn_mbar_arrive(empty + sidx); /* this thread is done with the stage */
     if (++sidx == stages) {

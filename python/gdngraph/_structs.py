@@ -45,7 +45,7 @@ class PrefillBucket(C.Structure):
 class PrefillIO(C.Structure):
     _fields_ = ([(n, Tensor) for n in ("q", "k", "v", "a", "b", "A_log", "dt_bias", "gk", "state", "o", "g", "beta",
                                        "checkpoints")]
-                + [("checkpoint_every", C.c_int)])
+                + [("checkpoint_every", C.c_int), ("norm_z", Tensor), ("norm_weight", Tensor), ("norm_eps", C.c_double)])
 
 
 class ForwardArgs(C.Structure):

@@ -29,13 +29,16 @@ def _i32p(t):
 
 class PrefillGraph:
     """buckets: [(max_tokens, max_seqs), ...]; the buffers hold the largest max_tokens.
-    buffers: optional dict of the caller's tensors (q, k, v, a, b, A_log, dt_bias, state, o)
-    used instead of new zeroed ones (they must stay at the same address: the graphs
-    point at them). Gates are the model's raw projections: g = -exp(A_log) softplus(a +
-    dt_bias), beta = sigmoid(b). A plan is used on one stream at a time."""
+    buffers: optional dict of the caller's tensors (q, k, v, a, b, A_log, dt_bias, state, o,
+    and with output_norm norm_z, norm_weight) used instead of new zeroed ones (they must stay
+    at the same address: the graphs point at them). Gates are the model's raw projections:
+    g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b). output_norm=True: o receives the
+    gated RMSNorm of the core's output, o * rsqrt(mean(o^2) + norm_eps) * norm_weight *
+    silu(norm_z) (Qwen3-Next's RMSNormGated), fused into the scan where the plan can. A plan
+    is used on one stream at a time."""
 
     def __init__(self, Hk, Hv, K, V, buckets, num_slots, *, dtype=torch.bfloat16, use_g=True,
-                 use_qk_l2norm=True, scale=None, device=None, buffers=None):
+                 use_qk_l2norm=True, scale=None, device=None, buffers=None, output_norm=False, norm_eps=1e-6):
         dev = torch.device("cuda" if device is None else device)
         self.device = dev if dev.index is not None else torch.device("cuda", torch.cuda.current_device())
         self.buckets = [(int(t), int(n)) for t, n in buckets]
@@ -47,6 +50,8 @@ class PrefillGraph:
                       state=((num_slots, Hv, V, K), torch.float32), o=((T, Hv, V), dtype))
         if use_g:
             shapes.update(a=((T, Hv), dtype), A_log=((Hv,), torch.float32), dt_bias=((Hv,), torch.float32))
+        if output_norm:
+            shapes.update(norm_z=((T, Hv, V), dtype), norm_weight=((V,), torch.float32))
         unknown = set(given) - set(shapes)
         if unknown:
             raise ValueError(f"gdngraph: PrefillGraph buffers: unknown or unused names {sorted(unknown)}")
@@ -59,6 +64,7 @@ class PrefillGraph:
                 raise ValueError(f"gdngraph: PrefillGraph buffer {name} is on {t.device}, expected {self.device}")
             setattr(self, name, t)  # kept alive as long as the plan
             setattr(io, name, gdn_tensor(t, name))
+        io.norm_eps = float(norm_eps) if output_norm else 0.0
         shape = S.PrefillShape(Hk=Hk, Hv=Hv, K=K, V=V, dtype=DTYPES[dtype], use_g=int(use_g), use_gk=0,
                                l2norm_qk=int(use_qk_l2norm), scale=0.0 if scale is None else float(scale),
                                gate=S.GATE_RAW)

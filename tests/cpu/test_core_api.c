@@ -245,6 +245,49 @@ static void test_scan_o_and_intra(void) {
   setenv("GDN_CHUNK_H_COLUMN_SPLIT", "0", 1);
   CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&f, &hop, &fc), GDN_ERROR_UNSUPPORTED, "column-split");
   unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
+  /* the output norm (gated RMSNorm with z): folded form, z like o, a weight [V] */
+  gdn_chunk_scan_o_args nf = f;
+  nf.norm_z = gdn_tensor_3d(at(140), GDN_DTYPE_BF16, 256, 4, 128);
+  nf.norm_weight = gdn_tensor_1d(at(150), GDN_DTYPE_F32, 128);
+  CHECK_OK(gdn_chunk_scan_o_validate(&nf));
+  t = nf;
+  t.norm_weight = gdn_tensor_none();
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_weight");
+  t = nf;
+  t.norm_z = gdn_tensor_none();
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_weight");
+  t = nf;
+  t.norm_z.dtype = GDN_DTYPE_F16; /* not o's dtype */
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_z");
+  t = nf;
+  t.norm_weight = gdn_tensor_1d(at(150), GDN_DTYPE_F32, 64);
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_weight");
+  t = nf;
+  t.norm_eps = -1e-6;
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_eps");
+  t = nf;
+  t.o.data = at(140); /* o over z */
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_z");
+  t = s; /* w and u: not the folded form */
+  t.norm_z = nf.norm_z;
+  t.norm_weight = nf.norm_weight;
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_UNSUPPORTED, "folded");
+  {
+    gdn_device_info ampere = hop;
+    ampere.cc_major = 8;
+    CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&nf, &ampere, &fc), GDN_ERROR_UNSUPPORTED, "norm_z");
+    const gdn_status ps = gdn_chunk_scan_o_plan(&nf, &hop, &fc);
+    if (ps == GDN_SUCCESS) /* a build with the sm_90a kernels: whole rows on the warpgroup kernel */
+      CHECK(fc.o_mode == 4 && fc.column_split == 2 && fc.bv == 128 && fc.num_warps == 8 &&
+                fc.smem_bytes <= hop.smem_per_block_optin,
+            "output-norm plan: o_mode %d col %d BV %d warps %d smem %zu", fc.o_mode, fc.column_split, fc.bv,
+            fc.num_warps, fc.smem_bytes);
+    else
+      CHECK_FAIL_NAMES(ps, GDN_ERROR_UNSUPPORTED, "norm_z");
+    setenv("GDN_CHUNK_H_BV", "64", 1);
+    CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&nf, &hop, &fc), GDN_ERROR_UNSUPPORTED, "norm_z");
+    unsetenv("GDN_CHUNK_H_BV");
+  }
   t = f;
   t.w = s.w; /* both forms */
   CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "not both");

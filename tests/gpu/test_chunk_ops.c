@@ -12,6 +12,7 @@
 #include <string.h>
 #include "gdn/batch_setup.h"
 #include "gdn/chunk_delta_h.h"
+#include "gdn/gated_rmsnorm.h"
 #include "gdn/chunk_intra.h"
 #include "gdn/prologue.h"
 #include "gpu_util.h"
@@ -602,6 +603,71 @@ static void run_case(const tcase *c) {
       gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
       snprintf(what, sizeof what, "folded scan_o final state (BV %d, %d stages)", scfg.bv, scfg.num_stages);
       check_rel(what, c, pp, pool_r, npool, bound16(c->dt));
+    }
+    /* the output norm, o <- gated_rmsnorm(o, z), applied as the folded scan writes o: on the
+     * warpgroup kernel over whole rows (cc 9.0, K = V = 128), refused elsewhere. Against the
+     * float64 reference on the 16-bit o, and against the scan followed by gdn_gated_rmsnorm on
+     * the GPU (the same math on the same o: equal up to the sum's order) */
+    if (K <= 128) {
+      double *z = gdn_dalloc(nv), *nwt = gdn_dalloc((size_t)V), *o16 = gdn_dalloc(nv), *on_ref = gdn_dalloc(nv);
+      double *sep = gdn_dalloc(nv);
+      gdn_fill_normal(&rng, z, nv, 2.0);
+      gdn_round_to(c->dt, z, nv);
+      gdn_fill_uniform(&rng, nwt, (size_t)V, 0.5, 1.5);
+      gdn_round_to(GDN_DTYPE_BF16, nwt, (size_t)V);
+      memcpy(o16, o_ref, nv * sizeof(double));
+      gdn_round_to(c->dt, o16, nv);
+      const double eps = 1e-5;
+      gdn_ref_gated_rmsnorm(T, Hv, V, o16, z, nwt, eps, on_ref);
+      void *d_z = up(c->dt, z, nv), *d_nw = up(GDN_DTYPE_BF16, nwt, (size_t)V), *d_on = gdn_dmalloc(nv * 2);
+      gdn_chunk_scan_o_args na = fa;
+      na.norm_z = gdn_tensor_3d(d_z, c->dt, T, Hv, V);
+      na.norm_weight = gdn_tensor_1d(d_nw, GDN_DTYPE_BF16, V);
+      na.norm_eps = eps;
+      na.o = gdn_tensor_3d(d_on, c->dt, T, Hv, V);
+      gdn_scan_config ncfg;
+      const gdn_status ps = gdn_chunk_scan_o_plan(&na, &dev, &ncfg);
+      if (dev.cc_major == 9 && dev.cc_minor == 0 && K == 128 && V == 128) {
+        CHECK(ps == GDN_SUCCESS, "[%s] output-norm plan: %s", c->name, gdn_get_last_error());
+        CHECK(ncfg.o_mode == 4 && ncfg.column_split == 2 && ncfg.bv == V, "[%s] output-norm plan: o_mode %d col %d BV %d",
+              c->name, ncfg.o_mode, ncfg.column_split, ncfg.bv);
+        /* the scan then the separate norm, in place */
+        gdn_scan_config scfg;
+        CHECK_OK(gdn_chunk_scan_o_plan(&fa, &dev, &scfg));
+        CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+        CHECK_OK(gdn_chunk_scan_o_launch(&fa, &scfg, 0));
+        gdn_gated_rmsnorm_args ga;
+        memset(&ga, 0, sizeof ga);
+        ga.x = fa.o;
+        ga.z = na.norm_z;
+        ga.weight = na.norm_weight;
+        ga.out = fa.o;
+        ga.eps = eps;
+        gdn_gated_rmsnorm_config gcfg;
+        CHECK_OK(gdn_gated_rmsnorm_plan(&ga, &dev, &gcfg));
+        CHECK_OK(gdn_gated_rmsnorm_launch(&ga, &gcfg, 0));
+        gdn_download(c->dt, d_o, nv, sep);
+        /* fused, from a fresh pool */
+        CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+        gdn_poison(d_on, nv * 2);
+        CHECK_OK(gdn_chunk_scan_o_launch(&na, &ncfg, 0));
+        gdn_download(c->dt, d_on, nv, tmp);
+        check_rel("folded scan_o with the output norm vs float64", c, tmp, on_ref, nv, 3 * bound16(c->dt));
+        check_rel("folded scan_o with the output norm vs scan + gated_rmsnorm", c, tmp, sep, nv, 0.25 * bound16(c->dt));
+        gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+        check_rel("folded scan_o with the output norm: final state", c, pp, pool_r, npool, bound16(c->dt));
+        /* a weight without its gate, and an o overlapping z, are refused */
+        gdn_chunk_scan_o_args bad_args = na;
+        bad_args.norm_z = gdn_tensor_none();
+        CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_weight");
+        bad_args = na;
+        bad_args.o = na.norm_z;
+        CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_z");
+      } else {
+        CHECK_FAIL_NAMES(ps, GDN_ERROR_UNSUPPORTED, "norm_z");
+      }
+      cudaFree(d_z); cudaFree(d_nw); cudaFree(d_on);
+      free(z); free(nwt); free(o16); free(on_ref); free(sep);
     }
     /* both forms at once is refused */
     fa.w = oa.w;

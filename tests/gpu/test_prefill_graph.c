@@ -64,6 +64,7 @@ typedef struct pcase {
   int random_batches;
   int full;        /* also: invalid batches, capacity errors, add_to_graph, bucket API */
   int column_split; /* 1: plan with GDN_CHUNK_H_COLUMN_SPLIT=1 (the folded WY form where there is no gk) */
+  int out_norm;     /* the gated RMSNorm of o (io.norm_z, io.norm_weight) */
 } pcase;
 
 static const pcase kCases[] = {
@@ -83,7 +84,12 @@ static const pcase kCases[] = {
     {"column split, w/u: gk + g, l2norm, Hk2/Hv4, K128/V128", GDN_DTYPE_BF16, 2, 4, 128, 128, 1, 1, 1, 0.f, 0, 3, 0, 1},
     {"column split, folded WY, fp16: g + l2norm, Hk1/Hv2, K128/V256", GDN_DTYPE_F16, 1, 2, 128, 256, 1, 0, 1, 0.f, 0,
      2, 0, 1},
+    /* 16 heads: the 16-sequence buckets have 256 (sequence, head) pairs, where Hopper's plan
+     * fuses the norm into the scan; the 4-sequence bucket runs it after the scan */
+    {"output norm: g + l2norm, Hk4/Hv16, K128/V128", GDN_DTYPE_BF16, 4, 16, 128, 128, 1, 0, 1, 0.f, 0, 2, 0, 0, 1},
+    {"output norm, fp16: no gate, GVA1 Hk2/Hv2, K64/V64", GDN_DTYPE_F16, 2, 2, 64, 64, 0, 0, 0, 0.f, 0, 2, 0, 0, 1},
 };
+#define NORM_EPS 1e-5
 
 /* Unsorted on purpose: the plan sorts them ({256,4}, {1024,16}, {1536,16}). */
 static const gdn_prefill_bucket kBuckets[3] = {{1024, 16}, {256, 4}, {1536, 16}};
@@ -98,9 +104,9 @@ typedef struct ctx {
   gdn_prefill_plan *plan;
   size_t es, nqk, nv, nab, ngk, HVK, pool_elems;
   int64_t st0; /* pool slot stride */
-  void *q, *k, *v, *a, *b, *A_log, *dt_bias, *gk, *state, *state_backup, *o, *o_copy;
+  void *q, *k, *v, *a, *b, *A_log, *dt_bias, *gk, *state, *state_backup, *o, *o_copy, *z, *nw;
   int32_t *cu_dev, *slots_dev;
-  double *hq, *hk, *hv, *ha, *hb, *hA_log, *hdt, *hgk;
+  double *hq, *hk, *hv, *ha, *hb, *hA_log, *hdt, *hgk, *hz, *hnw;
   double *ref_state; /* contiguous [NUM_SLOTS, Hv, V, K] */
 } ctx;
 
@@ -148,6 +154,11 @@ static void fill_inputs(ctx *x) {
   gdn_upload_into(c->dt, x->v, x->hv, x->nv);
   gdn_upload_into(GDN_DTYPE_BF16, x->a, x->ha, x->nab);
   gdn_upload_into(GDN_DTYPE_BF16, x->b, x->hb, x->nab);
+  if (c->out_norm) {
+    gdn_fill_normal(r, x->hz, x->nv, 2.0);
+    gdn_round_to(c->dt, x->hz, x->nv);
+    gdn_upload_into(c->dt, x->z, x->hz, x->nv);
+  }
   if (c->use_gk) {
     /* per-key log gate, FLA-style logsigmoid(x) / 16 (mean ~ -0.05 per token) */
     for (size_t i = 0; i < x->ngk; ++i) {
@@ -171,6 +182,15 @@ static void ref_run(ctx *x, const batch *b, double *o_ref) {
                                .dt_bias = x->hdt, .gk = c->use_gk ? x->hgk : NULL, .use_g = c->use_g,
                                .l2norm_qk = c->l2norm, .scale = c->scale};
   gdn_ref_prefill(&s, &in, x->ref_state, b->null_slots ? NULL : b->slots, o_ref);
+  const int T = b->cu[b->n];
+  if (c->out_norm && T > 0) { /* the norm reads the 16-bit o */
+    const size_t n = (size_t)T * c->Hv * c->V;
+    double *o16 = gdn_dalloc(n);
+    memcpy(o16, o_ref, n * sizeof(double));
+    gdn_round_to(c->dt, o16, n);
+    gdn_ref_gated_rmsnorm(T, c->Hv, c->V, o16, x->hz, x->hnw, NORM_EPS, o_ref);
+    free(o16);
+  }
 }
 
 /* Checks one replay's o and pool against the reference (already run into o_ref and
@@ -669,6 +689,15 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
   x.hA_log = gdn_dalloc((size_t)c->Hv);
   x.hdt = gdn_dalloc((size_t)c->Hv);
   x.hgk = gdn_dalloc(c->use_gk ? x.ngk : 1);
+  x.hz = gdn_dalloc(c->out_norm ? x.nv : 1);
+  x.hnw = gdn_dalloc((size_t)c->V);
+  if (c->out_norm) {
+    x.z = gdn_dmalloc(x.nv * x.es);
+    x.nw = gdn_dmalloc((size_t)c->V * 4);
+    gdn_fill_uniform(rng, x.hnw, (size_t)c->V, 0.5, 1.5);
+    gdn_round_to(GDN_DTYPE_F32, x.hnw, (size_t)c->V);
+    gdn_upload_into(GDN_DTYPE_F32, x.nw, x.hnw, (size_t)c->V);
+  }
   x.ref_state = gdn_dalloc((size_t)NUM_SLOTS * x.HVK);
 
   /* Qwen3-Next-like gates: A = exp(A_log) in [1, 16], dt = softplus(dt_bias) log-uniform in
@@ -712,6 +741,18 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
   io.state = gdn_tensor_4d(x.state, GDN_DTYPE_F32, NUM_SLOTS, c->Hv, c->V, c->K);
   io.state.strides[0] = x.st0;
   io.o = gdn_tensor_3d(x.o, c->dt, T_CAP, c->Hv, c->V);
+  if (c->out_norm) {
+    io.norm_z = gdn_tensor_3d(x.z, c->dt, T_CAP, c->Hv, c->V);
+    io.norm_weight = gdn_tensor_1d(x.nw, GDN_DTYPE_F32, c->V);
+    io.norm_eps = NORM_EPS;
+    /* refused: a weight without its gate, an o overlapping z */
+    gdn_prefill_io bad = io;
+    bad.norm_z = gdn_tensor_none();
+    CHECK_FAIL_NAMES(gdn_prefill_validate(&shape, &bad, kBuckets, 3), GDN_ERROR_INVALID_ARGUMENT, "io.norm_z");
+    bad = io;
+    bad.o = io.norm_z;
+    CHECK_FAIL_NAMES(gdn_prefill_validate(&shape, &bad, kBuckets, 3), GDN_ERROR_INVALID_ARGUMENT, "io.norm_z");
+  }
 
   if (c->column_split) setenv("GDN_CHUNK_H_COLUMN_SPLIT", "1", 1);
   gdn_status st = gdn_prefill_plan_create(&x.plan, &shape, &io, kBuckets, 3, 0);
@@ -767,10 +808,10 @@ static void run_case(const pcase *c, gdn_rng *rng, cudaStream_t stream) {
   }
 
   void *dev[] = {x.q, x.k, x.v, x.a, x.b, x.A_log, x.dt_bias, x.gk, x.state, x.state_backup, x.o, x.o_copy,
-                 x.cu_dev, x.slots_dev};
+                 x.cu_dev, x.slots_dev, x.z, x.nw};
   for (size_t i = 0; i < sizeof dev / sizeof dev[0]; ++i)
     if (dev[i]) CUDA_OK(cudaFree(dev[i]));
-  double *host[] = {x.hq, x.hk, x.hv, x.ha, x.hb, x.hA_log, x.hdt, x.hgk, x.ref_state};
+  double *host[] = {x.hq, x.hk, x.hv, x.ha, x.hb, x.hA_log, x.hdt, x.hgk, x.ref_state, x.hz, x.hnw};
   for (size_t i = 0; i < sizeof host / sizeof host[0]; ++i) free(host[i]);
 }
 

@@ -33,7 +33,8 @@ int main(void) {
   OFF(gdn_prefill_io, q); OFF(gdn_prefill_io, k); OFF(gdn_prefill_io, v); OFF(gdn_prefill_io, a);
   OFF(gdn_prefill_io, b); OFF(gdn_prefill_io, A_log); OFF(gdn_prefill_io, dt_bias); OFF(gdn_prefill_io, gk);
   OFF(gdn_prefill_io, state); OFF(gdn_prefill_io, o); OFF(gdn_prefill_io, g); OFF(gdn_prefill_io, beta);
-  OFF(gdn_prefill_io, checkpoints); OFF(gdn_prefill_io, checkpoint_every);
+  OFF(gdn_prefill_io, checkpoints); OFF(gdn_prefill_io, checkpoint_every); OFF(gdn_prefill_io, norm_z);
+  OFF(gdn_prefill_io, norm_weight); OFF(gdn_prefill_io, norm_eps);
 
   SIZE(gdn_forward_args);
   OFF(gdn_forward_args, q); OFF(gdn_forward_args, k); OFF(gdn_forward_args, v); OFF(gdn_forward_args, o);
