@@ -42,12 +42,25 @@ __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS, GDN_CONV1D_MIN_BLOCKS)
 
   /* Per-thread constants: weights, bias, and where this thread's channels go. */
   float w[VEC][W], bias[VEC];
+  if (p.w_packed) { /* 16-byte vectors: a warp's weights in VEC W / 8 (16-bit) requests, not VEC W strided ones */
+    if (p.w_f32) {
+      const float *src = reinterpret_cast<const float *>(p.weight) + (int64_t)c0 * W;
+#pragma unroll
+      for (int e = 0; e < VEC * W; e += 4) gdn_load_vec<float, 4>(src + e, &w[0][0] + e);
+    } else {
+      const T *src = reinterpret_cast<const T *>(p.weight) + (int64_t)c0 * W;
+#pragma unroll
+      for (int e = 0; e < VEC * W; e += 8) gdn_load_vec<T, 8>(src + e, &w[0][0] + e);
+    }
+  }
 #pragma unroll
   for (int i = 0; i < VEC; ++i) {
+    if (!p.w_packed) {
 #pragma unroll
-    for (int j = 0; j < W; ++j) {
-      int64_t off = (int64_t)(c0 + i) * p.w_s0 + (int64_t)j * p.w_s1;
-      w[i][j] = p.w_f32 ? reinterpret_cast<const float *>(p.weight)[off] : gdn_to_float(reinterpret_cast<const T *>(p.weight)[off]);
+      for (int j = 0; j < W; ++j) {
+        int64_t off = (int64_t)(c0 + i) * p.w_s0 + (int64_t)j * p.w_s1;
+        w[i][j] = p.w_f32 ? reinterpret_cast<const float *>(p.weight)[off] : gdn_to_float(reinterpret_cast<const T *>(p.weight)[off]);
+      }
     }
     int64_t boff = (int64_t)(c0 + i) * p.b_s0;
     bias[i] = p.bias_mode == 0 ? 0.0f
@@ -173,6 +186,11 @@ gdn_status build_call(const gdn_conv1d_args *a, const gdn_conv1d_config *cfg, gd
   p->w_s0 = a->weight.strides[0];
   p->w_s1 = a->weight.strides[1];
   p->w_f32 = a->weight.dtype == GDN_DTYPE_F32;
+  {
+    const size_t es = p->w_f32 ? 4u : 2u;
+    p->w_packed = a->weight.strides[1] == 1 && a->weight.strides[0] == s.W && (size_t)cfg->vec * s.W * es % 16 == 0 &&
+                  (uintptr_t)a->weight.data % 16 == 0;
+  }
   p->bias = (const char *)a->bias.data;
   p->b_s0 = a->bias.data != NULL ? a->bias.strides[0] : 0;
   p->bias_mode = a->bias.data == NULL ? 0 : a->bias.dtype == GDN_DTYPE_F32 ? 1 : 2;

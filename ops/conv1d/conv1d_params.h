@@ -11,6 +11,7 @@ typedef struct gdn_conv1d_params {
   const char *weight;
   int64_t w_s0, w_s1;       /* elements */
   int w_f32;                /* weight dtype: 1 fp32, 0 mixed's dtype */
+  int w_packed;             /* [D][W] contiguous, a thread's VEC x W taps on 16-byte boundaries */
   const char *bias;
   int64_t b_s0;
   int bias_mode;            /* 0 none, 1 fp32, 2 mixed's dtype */

@@ -1,6 +1,7 @@
-/* Gated RMSNorm: a group of lanes_per_row lanes per (token, head) row (the fewest that
- * cover V with VEC-element vectors, up to a warp: V = 128 in bf16 is 16 lanes, two rows a
- * warp, no idle lanes), sum of x^2 reduced within the group, then out = x rstd w silu(z).
+/* Gated RMSNorm: a group of lanes_per_row lanes per GDN_RMSNORM_ROWS (token, head) rows (the
+ * fewest lanes that cover V with VEC-element vectors, up to a warp: V = 128 in bf16 is 16
+ * lanes, two groups a warp, no idle lanes), sum of x^2 reduced within the group, then
+ * out = x rstd w silu(z).
  * A row that one pass of the group covers keeps x, z and w in registers; longer rows re-read
  * x (L1-resident) in a second pass. fp32 math throughout. */
 #include <cuda_runtime.h>
@@ -27,67 +28,100 @@ template <int VEC> __device__ __forceinline__ void load_weights(const gdn_gated_
   }
 }
 
+/* Rows a lane group normalizes: their loads are issued together (more bytes in flight per
+ * thread) and the weights and index math are paid once for them. */
+#define GDN_RMSNORM_ROWS 2
+
 template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1024) gated_rmsnorm_kernel(const gdn_gated_rmsnorm_params p) {
+  constexpr int R = GDN_RMSNORM_ROWS;
   int num_tokens = p.T_cap;
   if (p.header != nullptr) {
     num_tokens = p.header->num_tokens;
     if (p.header->status != 0 || num_tokens < 0 || num_tokens > p.T_cap) return;
   }
   const int lane = threadIdx.x & 31, lpr = p.lanes_per_row, sub = lane & (lpr - 1);
-  const int64_t row = ((int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * (32 / lpr) + lane / lpr;
-  if (row >= (int64_t)p.T_cap * p.H) return; /* whole lane groups: a row's lanes share it */
+  /* rows < T_cap H <= 2^31 - 1 (validated): 32-bit index math */
+  const uint32_t nrows = (uint32_t)p.T_cap * (uint32_t)p.H;
+  const uint32_t row0 = (((uint32_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * (32u / lpr) + lane / lpr) * R;
+  if (row0 >= nrows) return; /* whole lane groups: a row's lanes share it */
   /* the row's lanes, for the reduction (groups are aligned, so every member is here) */
   const unsigned mask = lpr == 32 ? 0xffffffffu : ((1u << lpr) - 1u) << (lane & ~(lpr - 1));
-  const int t = (int)(row / p.H), h = (int)(row % p.H);
-  TG *out = reinterpret_cast<TG *>(p.out) + (int64_t)t * p.o_t + (int64_t)h * p.o_h;
   const int step = lpr * VEC;
-  if (t >= num_tokens) { /* padded row: defined zeros */
-    float zero[VEC];
+  const TX *x[R];
+  const TG *z[R];
+  TG *out[R];
+  bool live[R], pad[R];
 #pragma unroll
-    for (int i = 0; i < VEC; ++i) zero[i] = 0.0f;
-    for (int d = sub * VEC; d < p.V; d += step) gdn_store_vec<TG, VEC>(out + d, zero);
-    return;
+  for (int j = 0; j < R; ++j) {
+    const uint32_t row = row0 + j, t = gdn_fastdiv_quot(p.div_h, row), h = row - t * (uint32_t)p.H;
+    live[j] = row < nrows && (int)t < num_tokens;
+    pad[j] = row < nrows && (int)t >= num_tokens;
+    x[j] = reinterpret_cast<const TX *>(p.x) + (int64_t)t * p.x_t + (int64_t)h * p.x_h;
+    z[j] = reinterpret_cast<const TG *>(p.z) + (int64_t)t * p.z_t + (int64_t)h * p.z_h;
+    out[j] = reinterpret_cast<TG *>(p.out) + (int64_t)t * p.o_t + (int64_t)h * p.o_h;
   }
-  const TX *x = reinterpret_cast<const TX *>(p.x) + (int64_t)t * p.x_t + (int64_t)h * p.x_h;
-  const TG *z = reinterpret_cast<const TG *>(p.z) + (int64_t)t * p.z_t + (int64_t)h * p.z_h;
-  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < R; ++j)
+    if (pad[j]) { /* padded row: defined zeros */
+      float zero[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) zero[i] = 0.0f;
+      for (int d = sub * VEC; d < p.V; d += step) gdn_store_vec<TG, VEC>(out[j] + d, zero);
+    }
   if (step >= p.V) { /* one pass: everything stays in registers */
     const int d = sub * VEC;
     const bool mine = d < p.V;
-    float xv[VEC], zv[VEC], wv[VEC];
-    if (mine) {
-      gdn_load_vec<TX, VEC>(x + d, xv);
-      gdn_load_vec<TG, VEC>(z + d, zv);
-      load_weights<VEC>(p, d, wv);
+    float xv[R][VEC], zv[R][VEC], wv[VEC], ss[R];
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      ss[j] = 0.0f;
+      if (mine && live[j]) {
+        gdn_load_vec<TX, VEC>(x[j] + d, xv[j]);
+        gdn_load_vec<TG, VEC>(z[j] + d, zv[j]);
+      }
+    }
+    if (mine) load_weights<VEC>(p, d, wv);
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      if (mine && live[j]) {
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) ss[j] = fmaf(xv[j][i], xv[j][i], ss[j]);
+      }
+      for (int o = lpr >> 1; o > 0; o >>= 1) ss[j] += __shfl_xor_sync(mask, ss[j], o);
+    }
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const float rstd = rsqrtf(ss[j] / (float)p.V + p.eps);
+      if (mine && live[j]) {
+        float y[VEC];
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) y[i] = xv[j][i] * rstd * wv[i] * gdn_silu_fast(zv[j][i]);
+        gdn_store_vec<TG, VEC>(out[j] + d, y);
+      }
+    }
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < R; ++j) {
+    if (!live[j]) continue; /* uniform over the lane group */
+    float ss = 0.0f;
+    for (int d = sub * VEC; d < p.V; d += step) {
+      float xv[VEC];
+      gdn_load_vec<TX, VEC>(x[j] + d, xv);
 #pragma unroll
       for (int i = 0; i < VEC; ++i) ss = fmaf(xv[i], xv[i], ss);
     }
     for (int o = lpr >> 1; o > 0; o >>= 1) ss += __shfl_xor_sync(mask, ss, o);
     const float rstd = rsqrtf(ss / (float)p.V + p.eps);
-    if (mine) {
-      float y[VEC];
+    for (int d = sub * VEC; d < p.V; d += step) {
+      float xv[VEC], zv[VEC], wv[VEC], y[VEC];
+      gdn_load_vec<TX, VEC>(x[j] + d, xv);
+      gdn_load_vec<TG, VEC>(z[j] + d, zv);
+      load_weights<VEC>(p, d, wv);
 #pragma unroll
       for (int i = 0; i < VEC; ++i) y[i] = xv[i] * rstd * wv[i] * gdn_silu_fast(zv[i]);
-      gdn_store_vec<TG, VEC>(out + d, y);
+      gdn_store_vec<TG, VEC>(out[j] + d, y);
     }
-    return;
-  }
-  for (int d = sub * VEC; d < p.V; d += step) {
-    float xv[VEC];
-    gdn_load_vec<TX, VEC>(x + d, xv);
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) ss = fmaf(xv[i], xv[i], ss);
-  }
-  for (int o = lpr >> 1; o > 0; o >>= 1) ss += __shfl_xor_sync(mask, ss, o);
-  const float rstd = rsqrtf(ss / (float)p.V + p.eps);
-  for (int d = sub * VEC; d < p.V; d += step) {
-    float xv[VEC], zv[VEC], wv[VEC], y[VEC];
-    gdn_load_vec<TX, VEC>(x + d, xv);
-    gdn_load_vec<TG, VEC>(z + d, zv);
-    load_weights<VEC>(p, d, wv);
-#pragma unroll
-    for (int i = 0; i < VEC; ++i) y[i] = xv[i] * rstd * wv[i] * gdn_silu_fast(zv[i]);
-    gdn_store_vec<TG, VEC>(out + d, y);
   }
 }
 
@@ -137,12 +171,14 @@ gdn_status build_call(const gdn_gated_rmsnorm_args *a, const gdn_gated_rmsnorm_c
   p->V = (int)a->out.sizes[2];
   p->T_cap = (int)a->out.sizes[0];
   p->eps = (float)(a->eps > 0.0 ? a->eps : GDN_GATED_RMSNORM_DEFAULT_EPS);
+  p->div_h = gdn_fastdiv_of((uint32_t)p->H);
   p->header = a->batch.header;
   call->func = pick(a->x.dtype, a->out.dtype, cfg->vec);
   /* the fewest lanes (a power of two, up to a warp) whose vectors cover a row */
   p->lanes_per_row = 32;
   while (p->lanes_per_row > 1 && (p->lanes_per_row / 2) * cfg->vec >= p->V) p->lanes_per_row /= 2;
-  const int64_t rows = (int64_t)p->T_cap * p->H, rows_per_block = (int64_t)cfg->warps_per_block * (32 / p->lanes_per_row);
+  const int64_t rows = (int64_t)p->T_cap * p->H,
+                rows_per_block = (int64_t)cfg->warps_per_block * (32 / p->lanes_per_row) * GDN_RMSNORM_ROWS;
   call->grid = dim3((unsigned)((rows + rows_per_block - 1) / rows_per_block), 1, 1);
   call->block = dim3((unsigned)(32 * cfg->warps_per_block), 1, 1);
   call->smem = 0;

@@ -3,6 +3,7 @@
 #define GDN_GATED_RMSNORM_PARAMS_H
 
 #include <stdint.h>
+#include "core/fastdiv.h"
 #include "gdn/batch.h"
 
 typedef struct gdn_gated_rmsnorm_params {
@@ -16,6 +17,7 @@ typedef struct gdn_gated_rmsnorm_params {
   char *out;
   int64_t o_t, o_h;
   int H, V, T_cap;
+  gdn_fastdiv div_h;              /* row -> (token, head) */
   int lanes_per_row;              /* 1..32, a power of two */
   float eps;
   const gdn_batch_header *header; /* NULL: all T_cap rows */
