@@ -283,7 +283,7 @@ static void test_scan_o_and_intra(void) {
             "output-norm plan: o_mode %d col %d BV %d warps %d smem %zu", fc.o_mode, fc.column_split, fc.bv,
             fc.num_warps, fc.smem_bytes);
     else
-      CHECK_FAIL_NAMES(ps, GDN_ERROR_UNSUPPORTED, "norm_z");
+      CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&nf, &hop, &fc), GDN_ERROR_UNSUPPORTED, "norm_z");
     setenv("GDN_CHUNK_H_BV", "64", 1);
     CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&nf, &hop, &fc), GDN_ERROR_UNSUPPORTED, "norm_z");
     unsetenv("GDN_CHUNK_H_BV");

@@ -664,7 +664,7 @@ static void run_case(const tcase *c) {
         bad_args.o = na.norm_z;
         CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_z");
       } else {
-        CHECK_FAIL_NAMES(ps, GDN_ERROR_UNSUPPORTED, "norm_z");
+        CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&na, &dev, &ncfg), GDN_ERROR_UNSUPPORTED, "norm_z");
       }
       cudaFree(d_z); cudaFree(d_nw); cudaFree(d_on);
       free(z); free(nwt); free(o16); free(on_ref); free(sep);
