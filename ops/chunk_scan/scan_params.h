@@ -59,6 +59,8 @@ typedef struct gdn_scan_params {
    * w or Tu, q, aqk), encoded on the host for the launch or node; tma 0: all by cp.async */
   int tma;
   gdn_tma_map tma_k, tma_w, tma_q, tma_a;
+  int tma_z;              /* o_mode 4: z by the copy engine (else cp.async) */
+  gdn_tma_map tma_nz;
 } gdn_scan_params;
 
 /* The context-parallel workspace: per segment and value head, V + K state rows of K floats. */
@@ -104,7 +106,8 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
  * tiles as 1024-byte aligned swizzled slabs (no padding), the padded u block and the rows;
  * 1 KB to align the dynamic base; the stages' full / empty mbarriers; per warp the factor
  * rows and (chunk_delta_h) the h staging tile (v_new and o are staged in the warp's
- * columns of the u block); with the output norm a z tile [64][BV] and the fp32 weight [BV].
+ * columns of the u block); with the output norm a z tile [64][BV], the fp32 weight [BV] and
+ * z's mbarrier.
  * Two stages at least: the loads run ahead by a stage. */
 static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
   const size_t tile_k = (size_t)64 * (size_t)K * 2u, tile_64 = 64u * 64u * 2u;
@@ -116,7 +119,7 @@ static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, i
 static inline size_t gdn_scan_wg_smem_bytes(int K, int BV, int stages, int o_mode) {
   return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, o_mode) + 64u /* 8 mbarriers */ +
          (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u)) +
-         (gdn_scan_mode_norm(o_mode) ? (size_t)BV * (64u * 2u + 4u) : 0u);
+         (gdn_scan_mode_norm(o_mode) ? (size_t)BV * (64u * 2u + 4u) + 16u : 0u);
 }
 
 #endif

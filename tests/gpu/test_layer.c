@@ -534,8 +534,9 @@ static void check_plan_api(const dev_layer *L) {
     if (g == NULL) continue;
     CUDA_OK(cudaGraphGetNodes(g, NULL, &n));
     CUDA_OK(cudaGraphGetRootNodes(g, NULL, &roots));
-    /* in_proj, setup, conv1d, prologue, intra, scan, tail, RMSNorm, out_proj, all-reduce */
-    CHECK(n >= 10, "bucket %d graph has %zu nodes, expected >= 10", i, n);
+    /* in_proj, setup, conv1d, prologue, intra, scan (the RMSNorm in it, or a node of its own
+     * after it and the tail), tail, out_proj, all-reduce */
+    CHECK(n >= 9, "bucket %d graph has %zu nodes, expected >= 9", i, n);
     CHECK(roots >= 2, "bucket %d graph has %zu root nodes, expected in_proj and setup in parallel", i, roots);
   }
 }
