@@ -88,11 +88,12 @@ template <int WG, int NORM = 0> struct gdn_scan_wg_regs {
  * released that stage's previous chunk. full[s] takes GDN_SCAN_WG_PRODUCER_THREADS + 1
  * arrivals a use: one per producer thread when its cp.async have landed, and thread 0's
  * (with the copy engine's bytes for a full chunk). */
-/* The output norm's shared memory: the z tile (1024-byte aligned), the weight, z's barrier. */
+/* The output norm's shared memory: zbufs z tiles (1024-byte aligned), the weight, a barrier per tile. */
 struct gdn_scan_norm_smem {
   unsigned char *zs;
   float *ws;
   uint64_t *zbar;
+  int zbufs;
 };
 
 template <int K, int BV, int O_MODE, typename elem, int FOLD, int NORM>
@@ -103,25 +104,32 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
   const int tid = threadIdx.x % NP;
   const int stages = p.stages;
   /* The output norm of chunk x from its stage (released by the compute warps: o staged in
-   * its u block), before the stage takes chunk x + stages; then z of chunk x + 1 into the
-   * tile once every producer thread is done with it. */
-  int zphase = 0;
+   * its u block), before the stage takes chunk x + stages; z of chunk x sits in tile
+   * x % zbufs, which then takes chunk x + zbufs once every producer thread is done with it. */
+  constexpr size_t ZT = 64 * BV * 2;
+  int zb = 0, zphase = 0;
+  auto load_z = [&](int x, int b) {
+    if constexpr (NORM) {
+      const int t0 = w.t_begin + 64 * x;
+      gdn_scan_norm_load_z<BV, NP, elem>(p, nm.zs + b * ZT, nm.zbar + b, w.head, t0, min(64, w.t_end - t0), tid);
+    }
+  };
   auto norm_chunk = [&](int x, const unsigned char *st) {
     if constexpr (NORM) {
       const int t0 = w.t_begin + 64 * x, L = min(64, w.t_end - t0);
-      gdn_scan_norm_store<BV, NP, elem>(p, (const elem *)(st + SM::off_u), SM::BVP, nm.zs, nm.zbar, zphase, nm.ws,
-                                        w.head, t0, L, tid);
-      zphase ^= 1;
+      gdn_scan_norm_store<BV, NP, elem>(p, (const elem *)(st + SM::off_u), SM::BVP, nm.zs + zb * ZT, nm.zbar + zb, zphase,
+                                        nm.ws, w.head, t0, L, tid);
       gdn_named_sync(4, NP);
-      if (x + 1 < w.nchunks) {
-        const int t1 = t0 + 64;
-        gdn_scan_norm_load_z<BV, NP, elem>(p, nm.zs, nm.zbar, w.head, t1, min(64, w.t_end - t1), tid);
+      if (x + nm.zbufs < w.nchunks) load_z(x + nm.zbufs, zb);
+      if (++zb == nm.zbufs) {
+        zb = 0;
+        zphase ^= 1;
       }
     }
   };
   if constexpr (NORM) {
     gdn_scan_norm_weights<BV, NP>(p, nm.ws, tid);
-    if (w.nchunks > 0) gdn_scan_norm_load_z<BV, NP, elem>(p, nm.zs, nm.zbar, w.head, w.t_begin, min(64, w.t_end - w.t_begin), tid);
+    for (int b = 0; b < nm.zbufs && b < w.nchunks; ++b) load_z(b, b);
     gdn_named_sync(4, NP); /* the weights */
   }
   const bool tma = p.tma != 0;
@@ -214,8 +222,10 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   /* the output norm: z tile [64][BV] (1024-byte aligned: it lands swizzled), the weight
    * [BV] as fp32, z's barrier; then the per-warp factor rows, 3 x 64 */
   unsigned char *after = smem + (size_t)stages * SM::stage;
-  const gdn_scan_norm_smem nm = {after, (float *)(after + 64 * BV * 2), (uint64_t *)(after + 64 * BV * 2 + BV * 4)};
-  float *fac = (float *)(after + (NORM ? 64 * BV * 2 + BV * 4 + 16 : 0));
+  const int zbufs = gdn_scan_norm_zbufs(stages);
+  const gdn_scan_norm_smem nm = {after, (float *)(after + zbufs * 64 * BV * 2),
+                                 (uint64_t *)(after + zbufs * 64 * BV * 2 + BV * 4), zbufs};
+  float *fac = (float *)(after + (NORM ? zbufs * (64 * BV * 2 + 8) + BV * 4 + 16 : 0));
   /* stage s: full[s] completes when chunk s, s + stages, ... has landed, empty[s] when
    * every compute thread is done with it */
   uint64_t *full = (uint64_t *)(fac + W * 192), *empty = full + 4;
@@ -226,7 +236,8 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
       gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
       gdn_mbar_init(empty + i, NT);
     }
-    if (NORM) gdn_mbar_init(nm.zbar, 1);
+    if (NORM)
+      for (int b = 0; b < zbufs; ++b) gdn_mbar_init(nm.zbar + b, 1);
     gdn_mbar_init_fence(); /* the copy engine completes on them: its proxy sees the init */
   }
   if (threadIdx.x == NT && p.tma) { /* the maps into the copy engine's cache while the CTA sets up */

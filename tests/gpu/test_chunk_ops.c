@@ -627,44 +627,54 @@ static void run_case(const tcase *c) {
       na.o = gdn_tensor_3d(d_on, c->dt, T, Hv, V);
       gdn_scan_config ncfg;
       const gdn_status ps = gdn_chunk_scan_o_plan(&na, &dev, &ncfg);
-      if (dev.cc_major == 9 && dev.cc_minor == 0 && K == 128 && V == 128) {
-        CHECK(ps == GDN_SUCCESS, "[%s] output-norm plan: %s", c->name, gdn_get_last_error());
-        CHECK(ncfg.o_mode == 4 && ncfg.column_split == 2 && ncfg.bv == V, "[%s] output-norm plan: o_mode %d col %d BV %d",
-              c->name, ncfg.o_mode, ncfg.column_split, ncfg.bv);
-        /* the scan then the separate norm, in place */
-        gdn_scan_config scfg;
-        CHECK_OK(gdn_chunk_scan_o_plan(&fa, &dev, &scfg));
-        CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
-        CHECK_OK(gdn_chunk_scan_o_launch(&fa, &scfg, 0));
-        gdn_gated_rmsnorm_args ga;
-        memset(&ga, 0, sizeof ga);
-        ga.x = fa.o;
-        ga.z = na.norm_z;
-        ga.weight = na.norm_weight;
-        ga.out = fa.o;
-        ga.eps = eps;
-        gdn_gated_rmsnorm_config gcfg;
-        CHECK_OK(gdn_gated_rmsnorm_plan(&ga, &dev, &gcfg));
-        CHECK_OK(gdn_gated_rmsnorm_launch(&ga, &gcfg, 0));
-        gdn_download(c->dt, d_o, nv, sep);
-        /* fused, from a fresh pool */
-        CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
-        gdn_poison(d_on, nv * 2);
-        CHECK_OK(gdn_chunk_scan_o_launch(&na, &ncfg, 0));
-        gdn_download(c->dt, d_on, nv, tmp);
-        check_rel("folded scan_o with the output norm vs float64", c, tmp, on_ref, nv, 3 * bound16(c->dt));
-        check_rel("folded scan_o with the output norm vs scan + gated_rmsnorm", c, tmp, sep, nv, 0.25 * bound16(c->dt));
-        gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
-        check_rel("folded scan_o with the output norm: final state", c, pp, pool_r, npool, bound16(c->dt));
-        /* a weight without its gate, and an o overlapping z, are refused */
-        gdn_chunk_scan_o_args bad_args = na;
-        bad_args.norm_z = gdn_tensor_none();
-        CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_weight");
-        bad_args = na;
-        bad_args.o = na.norm_z;
-        CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_z");
-      } else {
-        CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&na, &dev, &ncfg), GDN_ERROR_UNSUPPORTED, "norm_z");
+      /* the planned two stages (z two chunks ahead in two tiles), then three (one z tile) */
+      const int fusable = dev.cc_major == 9 && dev.cc_minor == 0 && K == 128 && V == 128;
+      for (int stages = 0; stages <= (fusable ? 3 : 0); stages += 3) {
+        if (fusable) {
+          if (stages) {
+            gdn_test_scan_env(0, 0, stages, -1);
+            CHECK_OK(gdn_chunk_scan_o_plan(&na, &dev, &ncfg));
+            gdn_test_scan_env(0, 0, 0, -1);
+            CHECK(ncfg.num_stages == stages, "[%s] output-norm plan: %d stages", c->name, ncfg.num_stages);
+          }
+          CHECK(ps == GDN_SUCCESS, "[%s] output-norm plan: %s", c->name, gdn_get_last_error());
+          CHECK(ncfg.o_mode == 4 && ncfg.column_split == 2 && ncfg.bv == V, "[%s] output-norm plan: o_mode %d col %d BV %d",
+                c->name, ncfg.o_mode, ncfg.column_split, ncfg.bv);
+          /* the scan then the separate norm, in place */
+          gdn_scan_config scfg;
+          CHECK_OK(gdn_chunk_scan_o_plan(&fa, &dev, &scfg));
+          CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+          CHECK_OK(gdn_chunk_scan_o_launch(&fa, &scfg, 0));
+          gdn_gated_rmsnorm_args ga;
+          memset(&ga, 0, sizeof ga);
+          ga.x = fa.o;
+          ga.z = na.norm_z;
+          ga.weight = na.norm_weight;
+          ga.out = fa.o;
+          ga.eps = eps;
+          gdn_gated_rmsnorm_config gcfg;
+          CHECK_OK(gdn_gated_rmsnorm_plan(&ga, &dev, &gcfg));
+          CHECK_OK(gdn_gated_rmsnorm_launch(&ga, &gcfg, 0));
+          gdn_download(c->dt, d_o, nv, sep);
+          /* fused, from a fresh pool */
+          CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
+          gdn_poison(d_on, nv * 2);
+          CHECK_OK(gdn_chunk_scan_o_launch(&na, &ncfg, 0));
+          gdn_download(c->dt, d_on, nv, tmp);
+          check_rel("folded scan_o with the output norm vs float64", c, tmp, on_ref, nv, 3 * bound16(c->dt));
+          check_rel("folded scan_o with the output norm vs scan + gated_rmsnorm", c, tmp, sep, nv, 0.25 * bound16(c->dt));
+          gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
+          check_rel("folded scan_o with the output norm: final state", c, pp, pool_r, npool, bound16(c->dt));
+          /* a weight without its gate, and an o overlapping z, are refused */
+          gdn_chunk_scan_o_args bad_args = na;
+          bad_args.norm_z = gdn_tensor_none();
+          CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_weight");
+          bad_args = na;
+          bad_args.o = na.norm_z;
+          CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&bad_args, &dev, &ncfg), GDN_ERROR_INVALID_ARGUMENT, "norm_z");
+        } else {
+          CHECK_FAIL_NAMES(gdn_chunk_scan_o_plan(&na, &dev, &ncfg), GDN_ERROR_UNSUPPORTED, "norm_z");
+        }
       }
       cudaFree(d_z); cudaFree(d_nw); cudaFree(d_on);
       free(z); free(nwt); free(o16); free(on_ref); free(sep);
