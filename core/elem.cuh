@@ -117,9 +117,22 @@ __device__ __forceinline__ float gdn_exp_fast(float x) { return gdn_ex2_fast(x *
 __device__ __forceinline__ float gdn_softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }
 __device__ __forceinline__ float gdn_sigmoid(float x) { return 1.f / (1.f + __expf(-x)); }
 __device__ __forceinline__ float gdn_silu(float x) { return x / (1.f + __expf(-x)); }
-/* The same with an approximate divide (<= 2 ulp of fp32, far below a 16-bit rounding): the
- * IEEE division nearly doubles the instructions of a memory-speed stream (conv1d). Exact
- * for x -> +inf, -0 for x -> -inf. */
-__device__ __forceinline__ float gdn_silu_fast(float x) { return __fdividef(x, 1.f + __expf(-x)); }
+/* 1/x and 1/sqrt(x) on the special-function unit, flushing subnormals (rcp / rsqrt.approx.ftz,
+ * ~1 ulp): rcpf / rsqrtf / __fdividef keep the subnormal fix-ups, 3-5 more instructions each. */
+__device__ __forceinline__ float gdn_rcp_fast(float x) {
+  float y;
+  asm("rcp.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+__device__ __forceinline__ float gdn_rsqrt_fast(float x) {
+  float y;
+  asm("rsqrt.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+/* silu = x / (1 + e^-x) as x rcp(1 + 2^(-x log2e)): two special-function ops and three
+ * FP32 ops (~3 ulp of fp32, far below a 16-bit rounding). The fix-ups of __expf and
+ * __fdividef doubled it (H200, ncu of the scan's output norm: 33 instructions an element
+ * with them). Exact for x -> +inf (2^-inf = 0), -0 for x -> -inf (rcp(inf) = 0). */
+__device__ __forceinline__ float gdn_silu_fast(float x) { return x * gdn_rcp_fast(1.f + gdn_ex2_fast(-GDN_LOG2E * x)); }
 
 #endif

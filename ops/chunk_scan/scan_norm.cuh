@@ -97,9 +97,12 @@ __device__ __forceinline__ void gdn_scan_norm_store(const gdn_scan_params &p, co
     for (int i = 0; i < 8; ++i) ss = fmaf(x[i], x[i], ss);
 #pragma unroll
     for (int o = M::units / 2; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    const float rstd = rsqrtf(ss * (1.f / V) + p.n_eps);
+    const float rstd = gdn_rsqrt_fast(ss * (1.f / V) + p.n_eps);
+    float wv[8];
+    gdn_load_vec<float, 4>(ws + c, wv);
+    gdn_load_vec<float, 4>(ws + c + 4, wv + 4);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) x[i] = x[i] * rstd * ws[c + i] * gdn_silu_fast(z[i]);
+    for (int i = 0; i < 8; ++i) x[i] = x[i] * rstd * wv[i] * gdn_silu_fast(z[i]);
     if (r < L) gdn_store_vec<elem, 8>(dst + k * step, x);
   }
 }

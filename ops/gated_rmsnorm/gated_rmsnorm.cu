@@ -91,7 +91,7 @@ template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1
     }
 #pragma unroll
     for (int j = 0; j < R; ++j) {
-      const float rstd = rsqrtf(ss[j] / (float)p.V + p.eps);
+      const float rstd = gdn_rsqrt_fast(ss[j] / (float)p.V + p.eps);
       if (mine && live[j]) {
         float y[VEC];
 #pragma unroll
@@ -112,7 +112,7 @@ template <typename TX, typename TG, int VEC> __global__ void __launch_bounds__(1
       for (int i = 0; i < VEC; ++i) ss = fmaf(xv[i], xv[i], ss);
     }
     for (int o = lpr >> 1; o > 0; o >>= 1) ss += __shfl_xor_sync(mask, ss, o);
-    const float rstd = rsqrtf(ss / (float)p.V + p.eps);
+    const float rstd = gdn_rsqrt_fast(ss / (float)p.V + p.eps);
     for (int d = sub * VEC; d < p.V; d += step) {
       float xv[VEC], zv[VEC], wv[VEC], y[VEC];
       gdn_load_vec<TX, VEC>(x[j] + d, xv);
