@@ -161,9 +161,13 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
    * the warpgroup kernel (the folded forward at BV = V = 128, one schedule): there it saves a
    * write and a read of o and a launch. Elsewhere (narrow batches: BV 64; context
    * parallelism: two schedules) gdn_gated_rmsnorm runs after the scan, in place on o. */
+  int env_norm = -1;
+  if (gdn_param_int(GDN_PARAM_NORM_IN_SCAN, &env_norm) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (env_norm < -1 || env_norm > 1)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_NORM_IN_SCAN=%d: expected 1, 0 or -1 (planned)", env_norm);
   if (norm) {
     pol->norm = 2;
-    if (pol->fold && !cp) {
+    if (env_norm != 0 && pol->fold && !cp) {
       GDN_TRY(gdn_fwd_bind_standins(&f, s, dev, pol, cap));
       if (f.scan_cfg.column_split == 2 && f.scan_cfg.bv == s->V && s->V == 128) {
         pol->norm = 1;

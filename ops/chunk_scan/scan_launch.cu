@@ -38,7 +38,6 @@ static void scan_tma_maps(const gdn_scan_problem *pb, gdn_scan_params *p) {
   int ok = tile_map(&p->tma_k, pb->k) && tile_map(&p->tma_w, pb->w);
   if (ok && gdn_scan_mode_has_o(pb->o_mode)) ok = tile_map(&p->tma_q, pb->q) && tile_map(&p->tma_a, pb->aqk);
   p->tma = ok;
-  p->tma_z = gdn_scan_mode_norm(pb->o_mode) && tile_map(&p->tma_nz, pb->nz);
 }
 
 /* The scan's kernels in launch order: the main pass alone, or for a segmented batch

@@ -59,8 +59,6 @@ typedef struct gdn_scan_params {
    * w or Tu, q, aqk), encoded on the host for the launch or node; tma 0: all by cp.async */
   int tma;
   gdn_tma_map tma_k, tma_w, tma_q, tma_a;
-  int tma_z;              /* o_mode 4: z by the copy engine (else cp.async) */
-  gdn_tma_map tma_nz;
 } gdn_scan_params;
 
 /* The context-parallel workspace: per segment and value head, V + K state rows of K floats. */
@@ -75,8 +73,6 @@ static inline size_t gdn_scan_cp_bytes(int32_t max_segments, int Hv, int V, int 
 static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_has_o(int o_mode) { return o_mode == 1 || o_mode == 2 || o_mode == 4; }
 static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_fold(int o_mode) { return o_mode >= 2; }
 static inline GDN_SCAN_CONSTEXPR int gdn_scan_mode_norm(int o_mode) { return o_mode == 4; }
-/* The output norm's z tiles: two (z runs two chunks ahead) where two stages leave room, else one. */
-static inline GDN_SCAN_CONSTEXPR int gdn_scan_norm_zbufs(int stages) { return stages <= 2 ? 2 : 1; }
 
 /* Rows of 16-bit tiles are padded by 8 elements against ldmatrix bank conflicts.
  * Per stage: k, w or Tu (, q) tiles, the u / v block, (the 64x64 aqk tile,) g, qf, kf rows, gk_last. */
@@ -108,8 +104,7 @@ static inline size_t gdn_scan_col_smem_bytes(int K, int BV, int stages, int o_mo
  * tiles as 1024-byte aligned swizzled slabs (no padding), the padded u block and the rows;
  * 1 KB to align the dynamic base; the stages' full / empty mbarriers; per warp the factor
  * rows and (chunk_delta_h) the h staging tile (v_new and o are staged in the warp's
- * columns of the u block); with the output norm one or two z tiles [64][BV] with their
- * mbarriers and the fp32 weight [BV].
+ * columns of the u block); with the output norm a z tile [64][BV] and the fp32 weight [BV].
  * Two stages at least: the loads run ahead by a stage. */
 static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, int o_mode) {
   const size_t tile_k = (size_t)64 * (size_t)K * 2u, tile_64 = 64u * 64u * 2u;
@@ -121,8 +116,7 @@ static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wg_stage_bytes(int K, int BV, i
 static inline size_t gdn_scan_wg_smem_bytes(int K, int BV, int stages, int o_mode) {
   return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, o_mode) + 64u /* 8 mbarriers */ +
          (size_t)(BV / 16) * (3u * 64u * 4u + (o_mode == 0 ? (size_t)K * 24u * 2u : 0u)) +
-         (gdn_scan_mode_norm(o_mode) ? (size_t)gdn_scan_norm_zbufs(stages) * (64u * 2u * (size_t)BV + 8u) + BV * 4u + 16u
-                                     : 0u);
+         (gdn_scan_mode_norm(o_mode) ? (size_t)BV * (64u * 2u + 4u) : 0u);
 }
 
 #endif

@@ -388,10 +388,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
      * each other's load latency (measured on H100, 64 x 128 tokens: 313 vs 359 us). */
     /* chunk_delta_h on the warpgroup scan: 2 (its producer warpgroup runs a stage ahead; a
      * third measured slower on an H200 at TP1 8 x 8192, 911 vs 869 us, level elsewhere). */
-    /* The output norm: 2 as well (z two chunks ahead; the folded forward measured level or
-     * faster with 2 on an H200: TP1 8 x 8192 1255 vs 1290 us, 1 x 8192 337 vs 330, 4 x 2048 232
-     * vs 230). */
-    const int deep_stages = col == 2 && (pb->o_mode == 0 || gdn_scan_mode_norm(pb->o_mode)) ? 2 : 3;
+    const int deep_stages = col == 2 && pb->o_mode == 0 ? 2 : 3;
     for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? min_stages : deep_stages;
          stages > min_stages && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
     }

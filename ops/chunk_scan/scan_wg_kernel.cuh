@@ -72,13 +72,11 @@ __device__ __forceinline__ void gdn_wg_state_product(float *d, const uint32_t (&
 /* Registers per thread: the launch bound gives (WG + 1) x 128 threads `launch` each (one
  * compute warpgroup: two CTAs an SM by registers, which the transition pass's stages fit;
  * two: one CTA); the producer drops to 24 and the compute warpgroups rise to what that
- * leaves of the CTA's pool (40 / 232 with the output norm). ptxas spills nothing in the compute loop of the forward's
+ * leaves of the CTA's pool. ptxas spills nothing in the compute loop of the forward's
  * instantiations; chunk_delta_h's reloads one value a chunk, and the code before the split
  * (at `launch`) and the producer's cp.async-only tail (at 24) spill ~100 bytes, once per CTA. */
-template <int WG, int NORM = 0> struct gdn_scan_wg_regs {
-  /* with the output norm (two compute warpgroups) the producer normalizes o: 40 for it */
-  static constexpr int launch = WG == 1 ? 128 : 168, producer = NORM ? 40 : 24,
-                       consumer = WG == 1 || NORM ? 232 : 240;
+template <int WG> struct gdn_scan_wg_regs {
+  static constexpr int launch = WG == 1 ? 128 : 168, producer = 24, consumer = WG == 1 ? 232 : 240;
   static_assert(GDN_SCAN_WG_PRODUCER_THREADS * producer + WG * 128 * consumer <=
                     (WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS) * launch,
                 "register split");
@@ -88,50 +86,12 @@ template <int WG, int NORM = 0> struct gdn_scan_wg_regs {
  * released that stage's previous chunk. full[s] takes GDN_SCAN_WG_PRODUCER_THREADS + 1
  * arrivals a use: one per producer thread when its cp.async have landed, and thread 0's
  * (with the copy engine's bytes for a full chunk). */
-/* The output norm's shared memory: zbufs z tiles (1024-byte aligned), the weight, a barrier per tile. */
-struct gdn_scan_norm_smem {
-  unsigned char *zs;
-  float *ws;
-  uint64_t *zbar;
-  int zbufs;
-};
-
-template <int K, int BV, int O_MODE, typename elem, int FOLD, int NORM>
+template <int K, int BV, int O_MODE, typename elem, int FOLD>
 __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, const gdn_scan_work &w, unsigned char *smem,
-                                                    uint64_t *full, uint64_t *empty, const gdn_scan_norm_smem &nm) {
+                                                    uint64_t *full, uint64_t *empty) {
   typedef gdn_scan_smem<K, BV, O_MODE, FOLD, 1> SM;
-  constexpr int NP = GDN_SCAN_WG_PRODUCER_THREADS;
-  const int tid = threadIdx.x % NP;
+  const int tid = threadIdx.x % GDN_SCAN_WG_PRODUCER_THREADS;
   const int stages = p.stages;
-  /* The output norm of chunk x from its stage (released by the compute warps: o staged in
-   * its u block), before the stage takes chunk x + stages; z of chunk x sits in tile
-   * x % zbufs, which then takes chunk x + zbufs once every producer thread is done with it. */
-  constexpr size_t ZT = 64 * BV * 2;
-  int zb = 0, zphase = 0;
-  auto load_z = [&](int x, int b) {
-    if constexpr (NORM) {
-      const int t0 = w.t_begin + 64 * x;
-      gdn_scan_norm_load_z<BV, NP, elem>(p, nm.zs + b * ZT, nm.zbar + b, w.head, t0, min(64, w.t_end - t0), tid);
-    }
-  };
-  auto norm_chunk = [&](int x, const unsigned char *st) {
-    if constexpr (NORM) {
-      const int t0 = w.t_begin + 64 * x, L = min(64, w.t_end - t0);
-      gdn_scan_norm_store<BV, NP, elem>(p, (const elem *)(st + SM::off_u), SM::BVP, nm.zs + zb * ZT, nm.zbar + zb, zphase,
-                                        nm.ws, w.head, t0, L, tid);
-      gdn_named_sync(4, NP);
-      if (x + nm.zbufs < w.nchunks) load_z(x + nm.zbufs, zb);
-      if (++zb == nm.zbufs) {
-        zb = 0;
-        zphase ^= 1;
-      }
-    }
-  };
-  if constexpr (NORM) {
-    gdn_scan_norm_weights<BV, NP>(p, nm.ws, tid);
-    for (int b = 0; b < nm.zbufs && b < w.nchunks; ++b) load_z(b, b);
-    gdn_named_sync(4, NP); /* the weights */
-  }
   const bool tma = p.tma != 0;
   /* full chunks by the copy engine (all but a partial last one), then the rest by cp.async:
    * two loops, so the copy-engine loop keeps within the producer's 24 registers */
@@ -145,11 +105,8 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
     }
   };
   for (int c = 0; c < n_tma; ++c, next()) {
+    if (c >= stages) gdn_mbar_wait(empty + s, phase ^ 1); /* chunk c - stages released it */
     unsigned char *st = smem + (size_t)s * SM::stage;
-    if (c >= stages) {
-      gdn_mbar_wait(empty + s, phase ^ 1); /* chunk c - stages released it */
-      norm_chunk(c - stages, st);
-    }
     uint64_t *bar = full + s;
     const int t0 = w.t_begin + 64 * c;
     if (tid == 0) {
@@ -169,11 +126,8 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
     gdn_cp_async_mbar_arrive(bar);
   }
   for (int c = n_tma; c < w.nchunks; ++c, next()) {
+    if (c >= stages) gdn_mbar_wait(empty + s, phase ^ 1);
     unsigned char *st = smem + (size_t)s * SM::stage;
-    if (c >= stages) {
-      gdn_mbar_wait(empty + s, phase ^ 1);
-      norm_chunk(c - stages, st);
-    }
     uint64_t *bar = full + s;
     const int t0 = w.t_begin + 64 * c, L = min(64, w.t_end - t0);
     gdn_scan_load_stage<K, BV, 128, O_MODE, elem, FOLD, 1, 1>(p, st, w.head, w.k_head, w.q_head, w.vb, t0, L,
@@ -184,12 +138,6 @@ __device__ __forceinline__ void gdn_scan_wg_produce(const gdn_scan_params &p, co
     gdn_mbar_arrive(bar);
     if (tid == 0) gdn_mbar_arrive(bar); /* no copy-engine bytes this time */
   }
-  if constexpr (NORM) /* the last chunks, as the compute warps release them */
-    for (int x = max(0, w.nchunks - stages); x < w.nchunks; ++x) {
-      const int sx = x % stages;
-      gdn_mbar_wait(empty + sx, (x / stages) & 1);
-      norm_chunk(x, smem + (size_t)sx * SM::stage);
-    }
   gdn_cp_async_commit();
   gdn_cp_async_wait<0>();
 }
@@ -219,25 +167,20 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   const int vcol0 = w.row0 + ucol;     /* ... and among the state rows */
   const int stages = p.stages; /* >= 2 (planned) */
   const int wg = threadIdx.x >> 7;
-  /* the output norm: z tile [64][BV] (1024-byte aligned: it lands swizzled), the weight
-   * [BV] as fp32, z's barrier; then the per-warp factor rows, 3 x 64 */
-  unsigned char *after = smem + (size_t)stages * SM::stage;
-  const int zbufs = gdn_scan_norm_zbufs(stages);
-  const gdn_scan_norm_smem nm = {after, (float *)(after + zbufs * 64 * BV * 2),
-                                 (uint64_t *)(after + zbufs * 64 * BV * 2 + BV * 4), zbufs};
-  float *fac = (float *)(after + (NORM ? zbufs * (64 * BV * 2 + 8) + BV * 4 + 16 : 0));
+  float *fac = (float *)(smem + (size_t)stages * SM::stage); /* per-warp factor rows, 3 x 64 */
   /* stage s: full[s] completes when chunk s, s + stages, ... has landed, empty[s] when
    * every compute thread is done with it */
   uint64_t *full = (uint64_t *)(fac + W * 192), *empty = full + 4;
   /* chunk_delta_h: per-warp staging tile for the h stores, [K rows][24] */
   uint16_t *ostage = (uint16_t *)(empty + 4) + warp * (K * 24);
+  /* the output norm: this chunk's z tile [64][BV] and the weight [BV] as fp32 */
+  elem *zs = (elem *)(empty + 4);
+  float *nws = (float *)(zs + 64 * BV);
   if (threadIdx.x == 0) {
     for (int i = 0; i < stages; ++i) {
       gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
       gdn_mbar_init(empty + i, NT);
     }
-    if (NORM)
-      for (int b = 0; b < zbufs; ++b) gdn_mbar_init(nm.zbar + b, 1);
     gdn_mbar_init_fence(); /* the copy engine completes on them: its proxy sees the init */
   }
   if (threadIdx.x == NT && p.tma) { /* the maps into the copy engine's cache while the CTA sets up */
@@ -247,19 +190,22 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
       gdn_tma_prefetch_map(&p.tma_q);
       gdn_tma_prefetch_map(&p.tma_a);
     }
-    if (NORM && p.tma_z) gdn_tma_prefetch_map(&p.tma_nz);
   }
   __syncthreads();
 
   if (wg == WG) { /* the producer warpgroup */
-    gdn_setmaxnreg_dec<gdn_scan_wg_regs<WG, NORM>::producer>();
-    gdn_scan_wg_produce<K, BV, O_MODE, elem, FOLD, NORM>(p, w, smem, full, empty, nm);
+    gdn_setmaxnreg_dec<gdn_scan_wg_regs<WG>::producer>();
+    gdn_scan_wg_produce<K, BV, O_MODE, elem, FOLD>(p, w, smem, full, empty);
     return;
   }
-  gdn_setmaxnreg_inc<gdn_scan_wg_regs<WG, NORM>::consumer>();
+  gdn_setmaxnreg_inc<gdn_scan_wg_regs<WG>::consumer>();
 
   float s[KT][4];
   gdn_col_state_load<KT>(s, w, p.V, vcol0);
+  if constexpr (NORM) {
+    gdn_scan_norm_weights<BV, NT>(p, nws, threadIdx.x);
+    gdn_named_sync(3, NT); /* the weights, before the first chunk's epilogue reads them */
+  }
 
   const bool has_g = p.g != NULL;
 
@@ -275,6 +221,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
     unsigned char *st = smem + (size_t)sidx * SM::stage;
+    if constexpr (NORM) gdn_scan_norm_load_z<BV, NT>(p, zs, head, t0, L, threadIdx.x);
     gdn_mbar_wait(full + sidx, sphase);
     const unsigned char *Ks = st + SM::off_k;
     const unsigned char *Ws = st + SM::off_w;
@@ -360,8 +307,10 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
         ob[n][0] = gdn_pack2<IS_F16>(oa[n][0], oa[n][1]);
         ob[n][1] = gdn_pack2<IS_F16>(oa[n][2], oa[n][3]);
       }
-      if constexpr (NORM) { /* staged in the u block: the producer normalizes it */
+      if constexpr (NORM) { /* the whole o tile staged in the u block, then normalized rows out */
         gdn_col_stage_tile<8, BVP>(ob, (uint16_t *)(Us + ucol));
+        gdn_named_sync(3, NT);
+        gdn_scan_norm_store<BV, NT>(p, Us, BVP, zs, nws, head, t0, L, threadIdx.x);
       } else {
         elem *obase = (elem *)p.o + (int64_t)t0 * p.o_st + (int64_t)head * p.o_sh + vcol0;
         gdn_col_store_tile<8, BVP>(ob, (uint16_t *)(Us + ucol), obase, p.o_st, L);
