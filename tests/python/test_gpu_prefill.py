@@ -78,3 +78,38 @@ def test_run_device_matches_host_run(graph):
     torch.cuda.synchronize()
     graph.check_error()
     assert_same(graph.o[:300], o_host, "o")
+
+
+def test_output_norm_matches_reference():
+    """output_norm: o = RMSNormGated(the core's o, z). The 4-sequence bucket (64 pairs) runs
+    the norm after the scan; the 16-sequence one (256 pairs) in the scan's epilogue on
+    compute capability 9.0. Both against the float64 recurrence and norm."""
+    Hk2, Hv2, eps = 4, 16, 1e-5
+    pg = gdngraph.PrefillGraph(Hk2, Hv2, K, V, buckets=[(1024, 4), (4096, 16)], num_slots=4, output_norm=True,
+                               norm_eps=eps)
+    try:
+        gen = torch.Generator().manual_seed(11)
+        pg.norm_weight.copy_(0.5 + torch.rand(V, generator=gen))
+        batches = ([300, 64, 1], [1000, 900, 700, 500, 300, 200, 100, 65, 64, 63, 2, 1, 0, 128, 1])
+        for seed, lengths in enumerate(batches):
+            b = random_batch(lengths, Hk2, Hv2, K, V, "cuda", seed=seed, raw=True)
+            T = b["cu_list"][-1]
+            for name in ("q", "k", "v", "a", "b"):
+                getattr(pg, name)[:T].copy_(b[name][0].reshape(getattr(pg, name)[:T].shape))
+            pg.A_log.copy_(b["A_log"])
+            pg.dt_bias.copy_(b["dt_bias"])
+            z = (2 * torch.randn(T, Hv2, V, generator=gen)).to(torch.bfloat16).cuda()
+            pg.norm_z[:T].copy_(z)
+            pg.run(b["cu_list"])
+            torch.cuda.synchronize()
+            pg.check_error()
+            g, beta = gates_from_raw(pg.a[:T], pg.b[:T], pg.A_log, pg.dt_bias)
+            o_ref, _ = recurrence(b["q"][0], b["k"][0], b["v"][0], g, beta, b["cu_list"], None, l2norm=True)
+            x, zd = o_ref.to(torch.bfloat16).double(), z.double()  # the norm reads the 16-bit o
+            ref = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * pg.norm_weight.double() * zd * torch.sigmoid(zd)
+            assert rel_l2(pg.o[:T], ref) < 2e-2, f"batch {seed}"
+            cap = 1024 if T <= 1024 else 4096
+            assert torch.count_nonzero(pg.o[T:cap]) == 0, f"batch {seed}: rows past the batch"
+    finally:
+        torch.cuda.synchronize()
+        pg.close()
