@@ -15,7 +15,7 @@ extern "C" {
   X(CHUNK_H_COLUMN_SPLIT, -1, "chunk scan kernel: 1 column split (folded WY form in prefill), 0 row groups, -1 planned") \
   X(CHUNK_H_WGMMA, -1, "chunk scan: where the column split is planned, 1 requires its warpgroup (wgmma, sm_90a) form, 0 never, -1 on cc 9.0") \
   X(CP, 1, "context parallelism: 0 never cuts sequences into segments (plans made after it is set)")       \
-  X(NORM_IN_SCAN, -1, "prefill output norm: 0 always gdn_gated_rmsnorm after the scan, 1 or -1 (planned) in the scan where it owns whole rows") \
+  X(NORM_IN_SCAN, -1, "prefill output norm: 0 always gdn_gated_rmsnorm after the scan, 1 requires it in the scan, -1 in the scan where it owns whole rows") \
   X(CONV1D_TILE, 0, "conv1d: tokens per block, 1..4096 (0: planned)")                                            \
   X(LINEAR_WORKSPACE_MB, 32, "linear: cuBLASLt workspace cap in MiB, 0..4096")                                   \
   X(LINEAR_ALGO, -1, "linear: cuBLASLt algorithm, -1 the fastest heuristic candidate timed at plan time, k >= 0 the k-th (0..7)")

@@ -161,22 +161,30 @@ gdn_status gdn_fwd_policy_for(const gdn_prefill_shape *s, gdn_prefill_bucket cap
    * the warpgroup kernel (the folded forward at BV = V = 128, one schedule): there it saves a
    * write and a read of o and a launch. Elsewhere (narrow batches: BV 64; context
    * parallelism: two schedules) gdn_gated_rmsnorm runs after the scan, in place on o. */
-  int env_norm = -1;
-  if (gdn_param_int(GDN_PARAM_NORM_IN_SCAN, &env_norm) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if (env_norm < -1 || env_norm > 1)
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_NORM_IN_SCAN=%d: expected 1, 0 or -1 (planned)", env_norm);
   if (norm) {
+    int env_norm = -1;
+    if (gdn_param_int(GDN_PARAM_NORM_IN_SCAN, &env_norm) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+    if (env_norm < -1 || env_norm > 1)
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_NORM_IN_SCAN=%d: expected 1, 0 or -1 (planned)", env_norm);
     pol->norm = 2;
     if (env_norm != 0 && pol->fold && !cp) {
       GDN_TRY(gdn_fwd_bind_standins(&f, s, dev, pol, cap));
       if (f.scan_cfg.column_split == 2 && f.scan_cfg.bv == s->V && s->V == 128) {
         pol->norm = 1;
-        if (gdn_fwd_bind_standins(&f, s, dev, pol, cap) != GDN_SUCCESS) { /* e.g. overridden stages: no room */
+        const gdn_status st = gdn_fwd_bind_standins(&f, s, dev, pol, cap);
+        if (st != GDN_SUCCESS) { /* e.g. overridden stages: no room */
+          if (env_norm == 1) return st; /* the plan's message says why */
           pol->norm = 2;
           gdn_clear_last_error();
         }
       }
     }
+    if (env_norm == 1 && pol->norm != 1)
+      return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                      "GDN_NORM_IN_SCAN=1: the scan of the bucket {%d tokens, %d seqs} does not own whole rows (the "
+                      "warpgroup scan at BV = V = 128: compute capability 9.0, K = V = 128, max_seqs x Hv >= 1.4 SMs, "
+                      "no context parallelism)",
+                      cap.max_tokens, cap.max_seqs);
   }
   return GDN_SUCCESS;
 }

@@ -118,7 +118,7 @@ typedef struct gdn_chunk_scan_o_args {
   size_t cp_workspace_bytes;
   gdn_tensor norm_z;      /* optional [T, Hv, V], o's dtype, last dim contiguous, 16-byte aligned rows */
   gdn_tensor norm_weight; /* [V] any float dtype and stride, with norm_z */
-  double norm_eps;        /* >= 0; 0 selects 1e-6 (GDN_GATED_RMSNORM_DEFAULT_EPS) */
+  double norm_eps;        /* 0 selects 1e-6 (GDN_GATED_RMSNORM_DEFAULT_EPS); else finite, >= FLT_MIN */
 } gdn_chunk_scan_o_args;
 
 gdn_status gdn_chunk_scan_o_validate(const gdn_chunk_scan_o_args *args);

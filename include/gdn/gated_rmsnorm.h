@@ -31,13 +31,13 @@ typedef struct gdn_gated_rmsnorm_args {
                         (e.g. a column slice of the projection output) */
   gdn_tensor weight; /* [V] bf16/fp16/fp32, any stride */
   gdn_tensor out;    /* [T_cap, Hv, V] dtype of z, last dim contiguous, any token/head strides */
-  double eps;        /* >= 0; 0 selects GDN_GATED_RMSNORM_DEFAULT_EPS (1e-6) */
+  double eps;        /* 0 selects GDN_GATED_RMSNORM_DEFAULT_EPS (1e-6); else finite, >= FLT_MIN */
   gdn_batch batch;   /* only header is read (and max_tokens <= T_cap checked); header NULL: no batch */
 } gdn_gated_rmsnorm_args;
 
 typedef struct gdn_gated_rmsnorm_config {
   int vec;             /* elements per lane access: 1, 2, 4 or 8 (<= 16 bytes for every tensor) */
-  int warps_per_block; /* one warp per (token, head) row; 1..32 */
+  int warps_per_block; /* a warp holds 32 / lanes-per-row lane groups of two (token, head) rows; 1..32 */
 } gdn_gated_rmsnorm_config;
 
 gdn_status gdn_gated_rmsnorm_validate(const gdn_gated_rmsnorm_args *args);

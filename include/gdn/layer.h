@@ -33,8 +33,10 @@
  *   in_proj (first T_b rows of x) ─┐
  *   batch setup ───────────────────┴─> conv1d -> prologue -> chunk_intra -> chunk_scan_o ─┐
  *                                             └─> zeroing of o rows past the batch ───────┴─>
- *   gated RMSNorm (rows past the batch written as 0) -> out_proj (first T_b rows of y)
- *   [-> ncclAllReduce(sum) in place on y's first T_b rows]
+ *   [gated RMSNorm] -> out_proj (first T_b rows of y) [-> ncclAllReduce(sum) in place on y's first T_b rows]
+ * The gated RMSNorm (with z) is applied as chunk_scan_o writes o where the bucket's scan owns
+ * whole rows (gdn_prefill_io.norm_z), else it is a node of its own after the scan and the
+ * zeroing; either way it writes out_proj's input directly (rows past the batch 0).
  * gdn_layer_run uploads the batch descriptor (one copy from a pinned ring) and launches the
  * smallest bucket's graph: no capture, no instantiation, no allocation, no host sync.
  *
@@ -69,7 +71,7 @@ typedef struct gdn_layer_shape {
   int Hk, Hv, K, V;  /* per rank; Hk divides Hv; K in {64, 128, 256}; V a multiple of 32 */
   int W;             /* conv kernel width, 2..4 (Qwen3-Next: 4) */
   gdn_dtype dtype;   /* bf16 or fp16: x, y, W_in, W_out, activations, conv-state pool */
-  double rms_eps;    /* gated RMSNorm epsilon; 0: 1e-6 (Qwen3-Next uses 1e-6) */
+  double rms_eps;    /* gated RMSNorm epsilon; 0: 1e-6 (Qwen3-Next uses 1e-6); else finite, >= FLT_MIN */
   int use_g;         /* scalar decay gate from a, A_log, dt_bias (Qwen3-Next: 1) */
   int l2norm_qk;     /* l2-normalize q and k per head (Qwen3-Next: 1) */
   float scale;       /* <= 0: K^-1/2 */

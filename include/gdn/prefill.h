@@ -58,7 +58,7 @@ typedef struct gdn_prefill_io {
    * the batch stay zero. */
   gdn_tensor norm_z;      /* [T_cap, Hv, V] dtype of q, last dim contiguous, 16-byte aligned rows */
   gdn_tensor norm_weight; /* [V] any float dtype, with norm_z */
-  double norm_eps;        /* >= 0; 0 selects 1e-6 */
+  double norm_eps;        /* 0 selects 1e-6; else finite, >= FLT_MIN */
 } gdn_prefill_io;
 
 /* A batch described on the host, for the runs that take one. */

@@ -34,11 +34,9 @@ __device__ __forceinline__ void gdn_col_store_pair(void *base, int64_t ld, uint3
   if (r < rows_valid) *(uint32_t *)((uint16_t *)base + (int64_t)r * ld + (g8 & ~1) + 8 * hf) = v;
 }
 
-/* Same as gdn_col_store_pair for a whole [8 NJ rows x 16] tile x[j][hf], through the
- * warp's staging tile (8 NJ rows of 16 elements, pitch PITCH; 24 or any pitch of 8 mod 16
- * elements keeps stmatrix free of bank conflicts): stmatrix.trans, then 16-byte stores of
- * full 32-byte row segments. Rows >= rows_valid are not stored. Ends warp-synchronized. */
-/* The stmatrix.trans half: the tile as rows of 16 elements at `stage` (pitch PITCH). */
+/* The tile x[j][hf] of gdn_col_store_pair's layout as rows of 16 elements at `stage` (pitch
+ * PITCH; 24 or any pitch of 8 mod 16 elements keeps stmatrix free of bank conflicts), by
+ * stmatrix.trans; the warp's lanes see it after a __syncwarp. */
 template <int NJ, int PITCH = 24>
 __device__ __forceinline__ void gdn_col_stage_tile(const uint32_t (&x)[NJ][2], uint16_t *stage) {
   static_assert(NJ % 2 == 0, "pairs of 8-row blocks");
@@ -50,6 +48,9 @@ __device__ __forceinline__ void gdn_col_stage_tile(const uint32_t (&x)[NJ][2], u
   }
 }
 
+/* Same as gdn_col_store_pair for a whole [8 NJ rows x 16] tile x[j][hf], through the
+ * warp's staging tile: gdn_col_stage_tile, then 16-byte stores of full 32-byte row
+ * segments. Rows >= rows_valid are not stored. Ends warp-synchronized. */
 template <int NJ, int PITCH = 24>
 __device__ __forceinline__ void gdn_col_store_tile(const uint32_t (&x)[NJ][2], uint16_t *stage, void *base, int64_t ld,
                                                    int rows_valid) {

@@ -1,4 +1,5 @@
 /* Validation, launch-config choice and kernel parameters of the chunk state scan. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -184,8 +185,10 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
     if (pb->nw == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "norm_weight: required with norm_z");
     int64_t sz[1] = {V};
     GDN_TRY(gdn_check_tensor(pb->nw, "norm_weight", 1, sz, GDN_FLOAT_TYPES));
-    if (!(pb->n_eps >= 0.0) || !isfinite(pb->n_eps))
-      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "norm_eps is %g, expected a finite value >= 0", pb->n_eps);
+    if (!(pb->n_eps >= 0.0) || !isfinite(pb->n_eps) || (pb->n_eps > 0.0 && pb->n_eps < FLT_MIN))
+      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                      "norm_eps is %g, expected 0 (the default 1e-6) or a finite value from FLT_MIN (1.2e-38) up",
+                      pb->n_eps);
   }
 
   /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */
@@ -370,8 +373,9 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   if (gdn_scan_mode_norm(pb->o_mode) && !(col == 2 && bv == V && V == 128))
     return gdn_fail(GDN_ERROR_UNSUPPORTED,
                     "norm_z: the output norm runs in the warpgroup scan over whole rows (compute capability 9.0, an "
-                    "sm_90 build, K = V = 128); here K=%d, V=%d, BV=%d on the %s kernel: apply gdn_gated_rmsnorm to o",
-                    K, V, bv, col == 2 ? "warpgroup" : col ? "column-split" : "row-group");
+                    "sm_90 build, K = V = 128, 2+ stages that fit); here K=%d, V=%d, BV=%d, %d stages (0: planned) on "
+                    "the %s kernel: apply gdn_gated_rmsnorm to o",
+                    K, V, bv, stages, col == 2 ? "warpgroup" : col ? "column-split" : "row-group");
   const int min_stages = col == 2 ? 2 : 1; /* the warpgroup scan loads a stage ahead */
   if (stages != 0) {
     if (stages < min_stages || stages > 4)

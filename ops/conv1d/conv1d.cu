@@ -42,15 +42,21 @@ __global__ void __launch_bounds__(GDN_CONV1D_MAX_THREADS, GDN_CONV1D_MIN_BLOCKS)
 
   /* Per-thread constants: weights, bias, and where this thread's channels go. */
   float w[VEC][W], bias[VEC];
-  if (p.w_packed) { /* 16-byte vectors: a warp's weights in VEC W / 8 (16-bit) requests, not VEC W strided ones */
+  /* 16-byte vectors: a warp's weights in VEC W / 8 (16-bit) requests, not VEC W strided ones
+   * (the host sets w_packed only where a thread's VEC x W taps are whole vectors) */
+  if (p.w_packed) {
     if (p.w_f32) {
-      const float *src = reinterpret_cast<const float *>(p.weight) + (int64_t)c0 * W;
+      if constexpr (VEC * W % 4 == 0) {
+        const float *src = reinterpret_cast<const float *>(p.weight) + (int64_t)c0 * W;
 #pragma unroll
-      for (int e = 0; e < VEC * W; e += 4) gdn_load_vec<float, 4>(src + e, &w[0][0] + e);
+        for (int e = 0; e < VEC * W; e += 4) gdn_load_vec<float, 4>(src + e, &w[0][0] + e);
+      }
     } else {
-      const T *src = reinterpret_cast<const T *>(p.weight) + (int64_t)c0 * W;
+      if constexpr (VEC * W % 8 == 0) {
+        const T *src = reinterpret_cast<const T *>(p.weight) + (int64_t)c0 * W;
 #pragma unroll
-      for (int e = 0; e < VEC * W; e += 8) gdn_load_vec<T, 8>(src + e, &w[0][0] + e);
+        for (int e = 0; e < VEC * W; e += 8) gdn_load_vec<T, 8>(src + e, &w[0][0] + e);
+      }
     }
   }
 #pragma unroll

@@ -265,6 +265,8 @@ static void test_scan_o_and_intra(void) {
   t = nf;
   t.norm_eps = -1e-6;
   CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_eps");
+  t.norm_eps = 1e-40; /* subnormal in fp32 */
+  CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_eps");
   t = nf;
   t.o.data = at(140); /* o over z */
   CHECK_FAIL_NAMES(gdn_chunk_scan_o_validate(&t), GDN_ERROR_INVALID_ARGUMENT, "norm_z");

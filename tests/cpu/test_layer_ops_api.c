@@ -203,6 +203,11 @@ static void test_rmsnorm(void) {
   b.eps = NAN;
   CHECK_STATUS(gdn_gated_rmsnorm_validate(&b), GDN_ERROR_INVALID_ARGUMENT);
   b = a;
+  b.eps = 1e-40; /* subnormal in fp32: the flushing rsqrt would see 0 */
+  CHECK_FAIL_NAMES(gdn_gated_rmsnorm_validate(&b), GDN_ERROR_INVALID_ARGUMENT, "eps");
+  b.eps = 1e-30;
+  CHECK_OK(gdn_gated_rmsnorm_validate(&b));
+  b = a;
   b.z.dtype = GDN_DTYPE_F16; /* z and out share a dtype */
   CHECK_STATUS(gdn_gated_rmsnorm_validate(&b), GDN_ERROR_INVALID_ARGUMENT);
   b = a;

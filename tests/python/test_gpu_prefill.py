@@ -81,9 +81,9 @@ def test_run_device_matches_host_run(graph):
 
 
 def test_output_norm_matches_reference():
-    """output_norm: o = RMSNormGated(the core's o, z). The 4-sequence bucket (64 pairs) runs
-    the norm after the scan; the 16-sequence one (256 pairs) in the scan's epilogue on
-    compute capability 9.0. Both against the float64 recurrence and norm."""
+    """output_norm: o = RMSNormGated(the core's o, z), against the float64 recurrence and
+    norm. On an H200 the plan puts the 4-sequence bucket's norm (64 pairs) after the scan and
+    the 16-sequence bucket's (256 pairs) in the scan's epilogue; elsewhere both after it."""
     Hk2, Hv2, eps = 4, 16, 1e-5
     pg = gdngraph.PrefillGraph(Hk2, Hv2, K, V, buckets=[(1024, 4), (4096, 16)], num_slots=4, output_norm=True,
                                norm_eps=eps)
