@@ -72,6 +72,10 @@ gdn_status gdn_check_batch(const struct gdn_batch *b);
 /* The tensor's first dimension covers `capacity` rows (name, what: for the message). */
 gdn_status gdn_check_rows(const gdn_tensor *t, const char *name, int64_t capacity, const char *what);
 
+/* An RMSNorm epsilon: 0 (the op's default) or finite and at least FLT_MIN (a positive
+ * subnormal would reach the kernels' flushing rsqrt as 0). `name` as the message says it. */
+gdn_status gdn_check_norm_eps(double eps, const char *name);
+
 /* Reads an integer override from the environment. Returns 0 when unset, 1 when set
  * and parsed into *value, -1 when set but not an integer (a message is recorded). */
 int gdn_env_int(const char *name, int *value);

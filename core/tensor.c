@@ -1,5 +1,7 @@
 /* Tensor descriptors and the shape/stride/alignment checks every operator uses. */
+#include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,13 @@ gdn_status gdn_check_inner_contiguous(const gdn_tensor *t, const char *name) {
   if (t->sizes[t->rank - 1] > 1 && t->strides[t->rank - 1] != 1)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "%s: last dimension must have stride 1, has %lld", name,
                     (long long)t->strides[t->rank - 1]);
+  return GDN_SUCCESS;
+}
+
+gdn_status gdn_check_norm_eps(double eps, const char *name) {
+  if (!(eps >= 0.0) || !isfinite(eps) || (eps > 0.0 && eps < FLT_MIN))
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
+                    "%s = %g: expected 0 (the default 1e-6) or a finite value from FLT_MIN (1.2e-38) up", name, eps);
   return GDN_SUCCESS;
 }
 

@@ -1,7 +1,6 @@
 /* Host checks of a forward's shape and of the caller's tensors against it, shared by the
  * prefill plan ("io.q: ...") and the per-call entry ("args.q: ..."): every message names
  * the caller's argument, never a workspace tensor the caller did not pass. */
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,10 +109,9 @@ gdn_status gdn_fwd_check_tensors(const gdn_prefill_shape *s, const gdn_fwd_tenso
     GDN_TRY(check_tokens(&t->norm_z, n[F_NZ], rows, s->Hv, "shape.Hv", s->V, "shape.V", s->dtype));
     int64_t sz[1] = {s->V};
     GDN_TRY(gdn_check_tensor(&t->norm_weight, n[F_NW], 1, sz, GDN_FLOAT_TYPES));
-    if (!(t->norm_eps >= 0.0) || !isfinite(t->norm_eps) || (t->norm_eps > 0.0 && t->norm_eps < FLT_MIN))
-      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
-                      "%s.norm_eps = %g: expected 0 (the default 1e-6) or a finite value from FLT_MIN (1.2e-38) up", prefix,
-                      t->norm_eps);
+    char eps_name[64];
+    snprintf(eps_name, sizeof eps_name, "%s.norm_eps", prefix);
+    GDN_TRY(gdn_check_norm_eps(t->norm_eps, eps_name));
   }
 
   /* What the forward writes must be distinct and must not overlap anything it reads.

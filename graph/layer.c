@@ -1,6 +1,5 @@
 /* The layer plan: in_proj -> conv1d -> GDN prefill core -> gated RMSNorm -> out_proj
  * [-> NCCL all-reduce], one graph per capacity bucket, built and instantiated once. */
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +19,7 @@ static gdn_status check_shape(const gdn_layer_shape *s) {
     return gdn_fail(GDN_ERROR_UNSUPPORTED, "layer shape: conv width W = %d is outside 2..4", s->W);
   if (s->dtype != GDN_DTYPE_BF16 && s->dtype != GDN_DTYPE_F16)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer shape: dtype %s is not bf16 or fp16", gdn_dtype_name(s->dtype));
-  if (!(s->rms_eps >= 0.0) || !isfinite(s->rms_eps) || (s->rms_eps > 0.0 && s->rms_eps < FLT_MIN))
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
-                    "layer shape: rms_eps = %g must be 0 (the default 1e-6) or finite and at least FLT_MIN (1.2e-38)",
-                    s->rms_eps);
+  GDN_TRY(gdn_check_norm_eps(s->rms_eps, "layer shape: rms_eps"));
   if (s->use_g != 0 && s->use_g != 1)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "layer shape: use_g = %d, expected 0 or 1", s->use_g);
   if (s->l2norm_qk != 0 && s->l2norm_qk != 1)

@@ -27,12 +27,7 @@ template <int V, int NT> struct gdn_scan_norm_map {
 /* The norm weight [V] (any float dtype, strided) into shared memory as fp32, once per CTA. */
 template <int V, int NT>
 __device__ __forceinline__ void gdn_scan_norm_weights(const gdn_scan_params &p, float *ws, int tid) {
-  for (int i = tid; i < V; i += NT) {
-    const int64_t off = (int64_t)i * p.nw_s;
-    ws[i] = p.nw_dt == GDN_DTYPE_BF16 ? gdn_to_float(((const __nv_bfloat16 *)p.nw)[off])
-          : p.nw_dt == GDN_DTYPE_F16  ? gdn_to_float(((const __half *)p.nw)[off])
-                                      : ((const float *)p.nw)[off];
-  }
+  for (int i = tid; i < V; i += NT) ws[i] = gdn_load_float(p.nw, p.nw_dt, (int64_t)i * p.nw_s);
 }
 
 /* This thread's z units of rows t0 .. t0 + L of `head` into zs [64][V] (one commit group). */

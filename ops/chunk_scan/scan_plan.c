@@ -1,6 +1,4 @@
 /* Validation, launch-config choice and kernel parameters of the chunk state scan. */
-#include <float.h>
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "core/check.h"
@@ -185,10 +183,7 @@ gdn_status gdn_scan_validate(const gdn_scan_problem *pb) {
     if (pb->nw == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "norm_weight: required with norm_z");
     int64_t sz[1] = {V};
     GDN_TRY(gdn_check_tensor(pb->nw, "norm_weight", 1, sz, GDN_FLOAT_TYPES));
-    if (!(pb->n_eps >= 0.0) || !isfinite(pb->n_eps) || (pb->n_eps > 0.0 && pb->n_eps < FLT_MIN))
-      return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
-                      "norm_eps is %g, expected 0 (the default 1e-6) or a finite value from FLT_MIN (1.2e-38) up",
-                      pb->n_eps);
+    GDN_TRY(gdn_check_norm_eps(pb->n_eps, "norm_eps"));
   }
 
   /* Outputs must not alias inputs or each other: the scan reads inputs while writing. */

@@ -1,5 +1,4 @@
 /* gated_rmsnorm: validation and launch-config choice (pure host C). */
-#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -42,9 +41,7 @@ gdn_status gdn_gated_rmsnorm_validate(const gdn_gated_rmsnorm_args *a) {
   GDN_TRY(gdn_check_inner_contiguous(&a->x, "x"));
   GDN_TRY(gdn_check_inner_contiguous(&a->z, "z"));
   GDN_TRY(gdn_check_inner_contiguous(&a->out, "out"));
-  if (!(a->eps >= 0.0) || !isfinite(a->eps) || (a->eps > 0.0 && a->eps < FLT_MIN)) /* the rsqrt flushes subnormals */
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT,
-                    "eps is %g, expected 0 (the default 1e-6) or a finite value from FLT_MIN (1.2e-38) up", a->eps);
+  GDN_TRY(gdn_check_norm_eps(a->eps, "eps"));
   if (a->batch.header != NULL && (a->batch.max_tokens < 0 || a->batch.max_tokens > T))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "batch.max_tokens is %d, expected 0..out.size[0] = %lld", a->batch.max_tokens,
                     (long long)T);
