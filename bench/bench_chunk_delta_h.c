@@ -42,6 +42,12 @@ static void die_status(const char *what, gdn_status st) {
   exit(1);
 }
 
+/* The scan kernel of a config: row groups, column split, its warpgroup form, key rows. */
+static const char *kernel_name(int column_split) {
+  static const char *names[] = {"row", "col", "wg", "kr"};
+  return column_split >= 0 && column_split <= 3 ? names[column_split] : "?";
+}
+
 static void run_delta_h(void *p, cudaStream_t s) {
   bench_ctx *c = (bench_ctx *)p;
   gdn_status st = gdn_chunk_delta_h_launch(&c->dh, &c->dh_cfg, s);
@@ -125,8 +131,10 @@ int main(void) {
     sa.max_seqs = N;
     sa.max_tokens = T;
     sa.num_slots = N;
-    /* context parallelism where the library's policy cuts these batches (TP2, TP4: few heads) */
-    const int cp = gdn_batch_setup_context_parallel(&sa, Hv, &dev) == 0;
+    /* context parallelism where chunk_delta_h's policy cuts these batches (few chains);
+     * GDN_CP=0: never, as for the prefill */
+    const char *env_cp = getenv("GDN_CP");
+    const int cp = !(env_cp != NULL && atoi(env_cp) == 0) && gdn_chunk_delta_h_context_parallel(&sa, Hv, K, V, &dev) == 0;
     sa.workspace_bytes = gdn_batch_workspace_bytes_for(&sa);
     sa.workspace = gdn_dmalloc(sa.workspace_bytes);
     st = gdn_batch_setup_launch(&sa, stream);
@@ -219,9 +227,9 @@ int main(void) {
                             (double)na * 2 + 2.0 * (double)nr * 4 + state_rw;
     const double dh_gbps = dh_bytes / (dh_us * 1e3), so_gbps = so_bytes / (so_us * 1e3);
     char dcfg[32], scfg[32], fla[16], tgt[16], vs[16];
-    snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d%s", c.dh_cfg.column_split == 2 ? "wg" : c.dh_cfg.column_split ? "col" : "row", c.dh_cfg.bv,
+    snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d%s", kernel_name(c.dh_cfg.column_split), c.dh_cfg.bv,
              c.dh_cfg.num_warps, c.dh_cfg.num_stages, cp ? " cp" : "");
-    snprintf(scfg, sizeof scfg, "%s%d w%d s%d%s", c.so_cfg.column_split == 2 ? "wg" : c.so_cfg.column_split ? "col" : "row", c.so_cfg.bv,
+    snprintf(scfg, sizeof scfg, "%s%d w%d s%d%s", kernel_name(c.so_cfg.column_split), c.so_cfg.bv,
              c.so_cfg.num_warps, c.so_cfg.num_stages, cp ? " cp" : "");
     if (sc->fla_us > 0) {
       snprintf(fla, sizeof fla, "%.1f", sc->fla_us);

@@ -14,6 +14,7 @@ extern "C" {
   X(CHUNK_H_NUM_STAGES, 0, "chunk scan: shared-memory pipeline stages, 1..4 (0: planned)")                       \
   X(CHUNK_H_COLUMN_SPLIT, -1, "chunk scan kernel: 1 column split (folded WY form in prefill), 0 row groups, -1 planned") \
   X(CHUNK_H_WGMMA, -1, "chunk scan: where the column split is planned, 1 requires its warpgroup (wgmma, sm_90a) form, 0 never, -1 on cc 9.0") \
+  X(CHUNK_H_KEY_ROWS, -1, "chunk_delta_h (chunk_scan_o has no such form): 1 requires the key-row warpgroup scan (cc 9.0, sm_90a, K = 128; BV 32 / 64 / 128), 0 never, -1 planned") \
   X(CP, 1, "context parallelism: 0 never cuts sequences into segments (plans made after it is set)")       \
   X(NORM_IN_SCAN, -1, "prefill output norm: 0 always gdn_gated_rmsnorm after the scan, 1 requires it in the scan, -1 in the scan where it owns whole rows") \
   X(CONV1D_TILE, 0, "conv1d: tokens per block, 1..4096 (0: planned)")                                            \

@@ -35,6 +35,18 @@ __device__ __forceinline__ uint64_t gdn_wgmma_desc(const void *p, uint32_t lbo_b
   return ((addr & 0x3ffffu) >> 4) | ((uint64_t)((lbo_bytes >> 4) & 0x3fffu) << 16) |
          ((uint64_t)((sbo_bytes >> 4) & 0x3fffu) << 32) | ((uint64_t)1 << 62);
 }
+/* A 64-byte-swizzled operand (16-bit tiles of 32 columns, 64-byte rows in 512-byte atoms of 8
+ * rows, chunk c of row r at c ^ ((r / 2) % 4)), read MN-major: 8-row groups `sbo_bytes` apart;
+ * the leading offset (the next 32 columns) is unused by the 32-wide tiles that take it. */
+__device__ __forceinline__ uint64_t gdn_wgmma_desc_sw64_mn(const void *p, uint32_t sbo_bytes) {
+  const uint64_t addr = gdn_smem_addr(p);
+  return ((addr & 0x3ffffu) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)((sbo_bytes >> 4) & 0x3fffu) << 32) |
+         ((uint64_t)2 << 62);
+}
+/* Byte offset of the 16-byte chunk `chunk` (0..3) of row r in a 64-byte-swizzled tile. */
+__device__ __forceinline__ uint32_t gdn_sw64_offset(int r, int chunk) {
+  return (uint32_t)(r * 64 + ((chunk ^ ((r >> 1) & 3)) << 4));
+}
 /* K-major: the leading offset is unused with the swizzle (1 by convention). */
 __device__ __forceinline__ uint64_t gdn_wgmma_desc_k(const void *p) { return gdn_wgmma_desc(p, 16, 1024); }
 /* MN-major over slabs of `slab_bytes`. */
@@ -187,6 +199,33 @@ template <> struct gdn_wgmma_rs<128, 1> {
 template <int N, int IS_F16, int TB = 0>
 __device__ __forceinline__ void gdn_wgmma(float *d, const uint32_t (&a)[4], uint64_t desc, int acc) {
   gdn_wgmma_rs<N, IS_F16>::template run<TB>(d, a, desc, acc);
+}
+
+/* D[64 x 32] (+)= A[64 x 16] B[16 x 32] with both operands in shared memory (descriptors);
+ * TA / TB = 1 read A / B MN-major (transposed). */
+template <int IS_F16, int TA, int TB>
+__device__ __forceinline__ void gdn_wgmma_ss_n32(float (&d)[16], uint64_t adesc, uint64_t bdesc, int acc) {
+  if constexpr (IS_F16) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, %19, %20;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "l"(adesc), "l"(bdesc), "r"(acc), "n"(TA), "n"(TB));
+  } else {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, 1, %19, %20;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "l"(adesc), "l"(bdesc), "r"(acc), "n"(TA), "n"(TB));
+  }
+}
+
+/* Stores four 8x8 16-bit matrices: register i of every lane holds its pair of matrix i (row
+ * lane / 4, columns 2 (lane % 4)..+1); lanes 8i..8i+7 give the addresses of matrix i's rows. */
+__device__ __forceinline__ void gdn_stmatrix_x4(void *row_addr, const uint32_t (&r)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1,%2,%3,%4};\n" ::"r"(gdn_smem_addr(row_addr)),
+               "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+               : "memory");
 }
 
 #endif

@@ -26,12 +26,17 @@
  * device's shared memory. Two kernels: column split, for K <= 128, one warp per 16 value
  * columns keeping them in registers (BV 32 / 64 / 128 with 2 / 4 / 8 warps; the default for
  * many long sequences), and row groups, for any K (BV 32 with 4 or 8 warps, BV 64 with 4
- * (K < 256) or 8). A BV/warps override that only one kernel builds selects that kernel. */
+ * (K < 256) or 8). A BV/warps override that only one kernel builds selects that kernel.
+ * On compute capability 9.0 (an sm_90 build, K = 128) two warpgroup kernels: the column split
+ * on wgmma (BV 64 / 128), and for chunk_delta_h the key-row scan (BV 32 / 64 / 128, a compute
+ * warpgroup per 32 columns holding S [K x 32]), planned for batches of few (sequence, head)
+ * pairs (GDN_CHUNK_H_KEY_ROWS=0|1 overrides). */
 #ifndef GDN_CHUNK_DELTA_H_H
 #define GDN_CHUNK_DELTA_H_H
 
 #include <cuda_runtime_api.h>
 #include "gdn/batch.h"
+#include "gdn/batch_setup.h"
 #include "gdn/device.h"
 #include "gdn/tensor.h"
 
@@ -41,12 +46,14 @@ extern "C" {
 
 typedef struct gdn_scan_config {
   int bv;          /* V columns per CTA */
-  int num_warps;   /* BV / 16 (column split; its warpgroup form adds a producer warpgroup), or 4 / 8 (row groups) */
+  int num_warps;   /* BV / 16 (column split; its warpgroup form adds a producer warpgroup), BV / 8 (key rows,
+                      plus the producer), or 4 / 8 (row groups) */
   int num_stages;  /* shared-memory pipeline depth */
   size_t smem_bytes;
   int o_mode;      /* 0 chunk_delta_h, 1 chunk_scan_o, 2 chunk_scan_o in the folded WY form */
   int column_split; /* 1: the column-split kernel (K <= 128), 2: its warpgroup (wgmma) form on compute
-                       capability 9.0 (K = 128, BV 64 / 128), 0: the row-group kernel */
+                       capability 9.0 (K = 128, BV 64 / 128), 3: the key-row warpgroup scan (chunk_delta_h on
+                       compute capability 9.0, K = 128, BV 32 / 64 / 128), 0: the row-group kernel */
   int cp_stages;   /* stages of the transition pass of a segmented batch (0: no segments) */
   size_t cp_smem_bytes;
 } gdn_scan_config;
@@ -129,6 +136,13 @@ gdn_status gdn_chunk_scan_o_launch(const gdn_chunk_scan_o_args *args, const gdn_
 gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *args, const gdn_scan_config *cfg,
                                      cudaGraph_t graph, const cudaGraphNode_t *deps, size_t num_deps,
                                      cudaGraphNode_t *node);
+
+/* Context parallelism for chunk_delta_h on `dev` (K x V heads): sets the batch setup's cp_*
+ * fields and returns 0 where this operator gains from segments, else -1 (nothing set). On
+ * compute capability 9.0 (K = 128) the key-row scan makes every 32 value columns a chain, so
+ * only batches of at most SMs / 4 such chains are cut; elsewhere it is
+ * gdn_batch_setup_context_parallel (the prefill's policy). */
+int gdn_chunk_delta_h_context_parallel(gdn_batch_setup_args *args, int Hv, int K, int V, const gdn_device_info *dev);
 
 /* Workspace of the context-parallel schedule over `batch` (0 when it has no segments). */
 size_t gdn_scan_cp_workspace_bytes(const gdn_batch *batch, int Hv, int V, int K);

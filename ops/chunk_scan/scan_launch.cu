@@ -10,12 +10,16 @@ extern "C" const void *gdn_scan_kernel_k256(int col, int bv, int warps, int f16,
 
 #if defined(GDN_HAVE_SM90A) && GDN_HAVE_SM90A
 extern "C" const void *gdn_scan_wg_kernel_k128(int bv, int f16, int o_mode);
+extern "C" const void *gdn_scan_wgk_kernel_k128(int bv, int f16);
 #else
 static const void *gdn_scan_wg_kernel_k128(int, int, int) { return NULL; } /* not built */
+static const void *gdn_scan_wgk_kernel_k128(int, int) { return NULL; }
 #endif
 
-/* col: 0 row groups, 1 column split, 2 column split on warpgroup tensor cores (sm_90a). */
+/* col: 0 row groups, 1 column split, 2 column split on warpgroup tensor cores (sm_90a), 3 the
+ * key-row warpgroup scan (sm_90a, chunk_delta_h and its transition pass). */
 static const void *scan_kernel(int K, int col, int bv, int warps, int f16, int o_mode) {
+  if (col == 3) return K == 128 && warps == bv / 8 && o_mode == 0 ? gdn_scan_wgk_kernel_k128(bv, f16) : NULL;
   if (col == 2) return K == 128 && warps == bv / 16 ? gdn_scan_wg_kernel_k128(bv, f16, o_mode) : NULL;
   return K == 64    ? gdn_scan_kernel_k64(col, bv, warps, f16, o_mode)
          : K == 128 ? gdn_scan_kernel_k128(col, bv, warps, f16, o_mode)
@@ -58,8 +62,8 @@ static gdn_status scan_build(const gdn_scan_problem *pb, const gdn_scan_config *
   const void *fn = scan_kernel(K, col, cfg->bv, cfg->num_warps, f16, cfg->o_mode);
   if (fn == NULL) return gdn_fail(GDN_ERROR_INTERNAL, "no chunk scan kernel for K=%d BV=%d warps=%d", K, cfg->bv, cfg->num_warps);
   /* the warpgroup kernel: its compute warps and a producer warpgroup */
-  const dim3 block((unsigned)(32 * cfg->num_warps + (col == 2 ? GDN_SCAN_WG_PRODUCER_THREADS : 0)), 1, 1);
-  if (col == 2) scan_tma_maps(pb, &sc->main);
+  const dim3 block((unsigned)(32 * cfg->num_warps + (col >= 2 ? GDN_SCAN_WG_PRODUCER_THREADS : 0)), 1, 1);
+  if (col >= 2) scan_tma_maps(pb, &sc->main);
   sc->n = 0;
   if (pb->batch->segments != NULL) {
     int64_t grid1 = 0;

@@ -119,4 +119,12 @@ static inline size_t gdn_scan_wg_smem_bytes(int K, int BV, int stages, int o_mod
          (gdn_scan_mode_norm(o_mode) ? (size_t)BV * (64u * 2u + 4u) : 0u);
 }
 
+/* The key-row warpgroup kernel (chunk_delta_h on sm_90a: S [K x 32] per compute warpgroup,
+ * BV / 32 of them): the stages of the warpgroup kernel's layout, per compute warpgroup the
+ * 16-bit state tile [K][32] and v' tile [64][32], the mbarriers; 1 KB to align the base. */
+static inline GDN_SCAN_CONSTEXPR size_t gdn_scan_wgk_smem_bytes(int K, int BV, int stages) {
+  return 1024u + (size_t)stages * gdn_scan_wg_stage_bytes(K, BV, 0) + (size_t)(BV / 32) * ((size_t)K * 64u + 64u * 64u) +
+         64u;
+}
+
 #endif

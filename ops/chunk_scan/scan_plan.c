@@ -4,6 +4,7 @@
 #include "core/check.h"
 #include "gdn/gated_rmsnorm.h"
 #include "core/params.h"
+#include "gdn/batch_setup.h"
 #include "ops/chunk_scan/scan_plan.h"
 
 static const gdn_tensor *opt(const gdn_tensor *t) { return gdn_tensor_present(t) ? t : NULL; }
@@ -207,6 +208,7 @@ static const int wgmma_built = 0;
  * K = 128 and BV = 64 or 128; the row-group kernel (4 row groups x column groups) BV 32 x
  * 4 or 8 warps, 64 x 4 (K < 256) or 8. */
 static int supported(int K, int col, int bv, int warps) {
+  if (col == 3) return wgmma_built && K == 128 && (bv == 32 || bv == 64 || bv == 128) && warps == bv / 8;
   if (col == 2) return wgmma_built && K == 128 && (bv == 64 || bv == 128) && bv == 16 * warps;
   if (col) return K <= 128 && (bv == 32 || bv == 64 || bv == 128) && bv == 16 * warps;
   return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && (warps == 8 || (warps == 4 && K != 256)));
@@ -221,6 +223,7 @@ static int gdn_scan_hopper_wg(int K, const gdn_device_info *dev) {
 }
 
 size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode) {
+  if (column_split == 3) return gdn_scan_wgk_smem_bytes(K, bv, num_stages);
   if (column_split == 2) return gdn_scan_wg_smem_bytes(K, bv, num_stages, o_mode);
   return column_split ? gdn_scan_col_smem_bytes(K, bv, num_stages, o_mode) : gdn_scan_smem_bytes(K, bv, num_stages, o_mode);
 }
@@ -269,6 +272,70 @@ int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gd
   return gdn_scan_default_column_split(batch, Hv, K, V, 1, dev);
 }
 
+/* The key-row warpgroup scan's default for chunk_delta_h (its only mode): the BV, or 0 for
+ * another kernel. A chain of 32 value columns walks a chunk in ~1.3 us on an H200, as fast as
+ * the column-split forms' 64 / 128-column chains (2.0 / 3.4 us) are slow, so it takes batches
+ * whose BV 32 chains fit one CTA an SM; at two a SM they take turns (TP4 8 x 8192: 332 us vs
+ * the warpgroup column split's 253). Sequences of <= 4 chunks: BV 128, four chains sharing
+ * the k / w tiles. Measured (bench_chunk_delta_h, no segments; kernel vs the planner before
+ * it): TP1 1 x 8192 169.5 vs 246.2 us (that one with segments), TP4 4 x 2048 48.5 vs 106.8
+ * (segments), TP2 1 x 8192 166 vs 159, TP1 64 x 128 225 vs 259 (row groups); longer batches
+ * keep the column split (TP1 4 x 2048 BV 128 136.0 vs 137.7, 8 x 8192 997 vs 862). Segmented
+ * batches: the column split (TP4 1 x 8192: 131 vs 161). */
+static int key_rows_bv(const gdn_batch *b, int Hv, int V, const gdn_device_info *dev) {
+  if (b->segments != NULL) return 0;
+  const int64_t pairs = (int64_t)b->max_seqs * Hv;
+  if (pairs * (V / 32) <= dev->sm_count) return 32;
+  if (V % 128 == 0 && mean_chunks(b) <= 4) return 128;
+  return 0;
+}
+
+int gdn_chunk_delta_h_context_parallel(gdn_batch_setup_args *a, int Hv, int K, int V, const gdn_device_info *dev) {
+  if (a == NULL || dev == NULL || Hv <= 0 || V <= 0) return -1;
+  int env_kr = -1;
+  if (gdn_param_int(GDN_PARAM_CHUNK_H_KEY_ROWS, &env_kr) < 0) env_kr = -1;
+  /* with the key-row scan every 32 value columns are a chain: cut only where those leave
+   * three quarters of the SMs idle (TP4 1 x 8192, 32 chains: 131 us segmented vs 169 not;
+   * 4 x 2048, 128 chains: 106 vs 48.5) */
+  if (env_kr != 0 && gdn_scan_hopper_wg(K, dev) && V % 32 == 0 &&
+      (int64_t)(a->max_seqs > 0 ? a->max_seqs : 1) * Hv * (V / 32) > dev->sm_count / 4)
+    return -1;
+  return gdn_batch_setup_context_parallel(a, Hv, dev);
+}
+
+/* The key-row kernel's config: BV / 8 warps (a compute warpgroup per 32 columns), 2 stages
+ * unless overridden, the transition pass of a segmented batch on the same kernel. */
+static gdn_status plan_key_rows(const gdn_scan_problem *pb, const gdn_device_info *dev, int K, int V, int bv, int warps,
+                                int stages, gdn_scan_config *cfg) {
+  const size_t limit = dev->smem_per_block_optin;
+  if (warps == 0) warps = bv / 8;
+  if (!supported(K, 3, bv, warps) || V % bv != 0)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                    "the key-row warpgroup scan takes BV 32 / 64 / 128 dividing V with BV / 8 warps (here BV=%d, %d "
+                    "warps, V=%d)",
+                    bv, warps, V);
+  if (stages == 0) {
+    stages = 2;
+  } else if (stages < 2 || stages > 4) {
+    return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside 2..4 (the key-row warpgroup scan)", stages);
+  }
+  const size_t need = gdn_scan_config_smem(K, 3, bv, stages, 0);
+  if (need > limit)
+    return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                    "the key-row warpgroup scan at BV=%d with %d stages needs %zu bytes of shared memory per block; the "
+                    "device allows %zu",
+                    bv, stages, need, limit);
+  cfg->bv = bv;
+  cfg->num_warps = warps;
+  cfg->num_stages = stages;
+  cfg->column_split = 3;
+  cfg->smem_bytes = need;
+  cfg->o_mode = 0;
+  cfg->cp_stages = pb->batch->segments != NULL ? stages : 0; /* the transition pass: the same kernel */
+  cfg->cp_smem_bytes = pb->batch->segments != NULL ? need : 0;
+  return GDN_SUCCESS;
+}
+
 gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev, gdn_scan_config *cfg) {
   GDN_TRY(gdn_scan_validate(pb));
   if (dev == NULL || cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "plan: dev and cfg must not be NULL");
@@ -288,6 +355,25 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   else if (env_col != 0 && env_col != 1)
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_COLUMN_SPLIT=%d: expected 0 (row groups) or 1 (column split)",
                     env_col);
+
+  /* chunk_delta_h on Hopper: the key-row warpgroup scan where GDN_CHUNK_H_KEY_ROWS=1 asks for
+   * it (with the BV / warps / stages overrides), or where no override names another kernel
+   * and its default takes it */
+  int env_kr = -1;
+  if (gdn_param_int(GDN_PARAM_CHUNK_H_KEY_ROWS, &env_kr) < 0) return GDN_ERROR_INVALID_ARGUMENT;
+  if (env_kr < -1 || env_kr > 1)
+    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_KEY_ROWS=%d: expected 0, 1 or -1 (planned)", env_kr);
+  const int kr_ok = pb->o_mode == 0 && gdn_scan_hopper_wg(K, dev) && V % 32 == 0;
+  if (env_kr == 1 && !kr_ok && pb->o_mode == 0) /* (chunk_scan_o has no key-row form: the knob is chunk_delta_h's) */
+    return gdn_fail(GDN_ERROR_UNSUPPORTED,
+                    "GDN_CHUNK_H_KEY_ROWS=1: the key-row warpgroup scan runs chunk_delta_h with an sm_90 build on "
+                    "compute capability 9.0, K = 128 and V a multiple of 32 (here K=%d, V=%d, cc %d.%d%s)",
+                    K, V, dev->cc_major, dev->cc_minor, wgmma_built ? "" : ", not built for sm_90");
+  if (kr_ok && env_kr == 1) return plan_key_rows(pb, dev, K, V, env_bv ? env_bv : 32, env_warps, env_stages, cfg);
+  if (kr_ok && env_kr == -1 && env_col < 0 && env_bv == 0 && env_warps == 0 && env_stages == 0) {
+    const int kbv = key_rows_bv(pb->batch, Hv, V, dev);
+    if (kbv > 0 && gdn_scan_config_smem(K, 3, kbv, 2, 0) <= limit) return plan_key_rows(pb, dev, K, V, kbv, 0, 0, cfg);
+  }
 
   /* Kernel: the override, else the only one that builds an overridden BV (/ warps), else the default. */
   int col = gdn_scan_default_column_split(pb->batch, Hv, K, V, pb->o_mode, dev);
@@ -437,11 +523,12 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg is NULL: call the plan function first");
   const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
   if (cfg->o_mode != pb->o_mode || !supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
-      cfg->num_stages < (cfg->column_split == 2 ? 2 : 1) || cfg->num_stages > 4 ||
+      (cfg->column_split == 3 && cfg->o_mode != 0) || cfg->num_stages < (cfg->column_split >= 2 ? 2 : 1) ||
+      cfg->num_stages > 4 ||
       cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode) ||
       (pb->batch->segments != NULL) != (cfg->cp_stages > 0) ||
       (cfg->cp_stages > 0 &&
-       (cfg->cp_stages < (cfg->column_split == 2 ? 2 : 1) || cfg->cp_stages > 4 ||
+       (cfg->cp_stages < (cfg->column_split >= 2 ? 2 : 1) || cfg->cp_stages > 4 ||
         cfg->cp_smem_bytes !=
             gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->cp_stages, transition_mode(cfg->o_mode)))))
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg (BV=%d, warps=%d, stages=%d) was not planned for this problem (K=%d, V=%d)",

@@ -30,12 +30,14 @@ void gdn_test_scan_env(int bv, int warps, int stages, int column_split) {
   unsetenv("GDN_CHUNK_H_NUM_STAGES");
   unsetenv("GDN_CHUNK_H_COLUMN_SPLIT");
   unsetenv("GDN_CHUNK_H_WGMMA");
+  unsetenv("GDN_CHUNK_H_KEY_ROWS");
   if (bv == 0) return;
   set_int_env("GDN_CHUNK_H_BV", bv);
   set_int_env("GDN_CHUNK_H_NUM_WARPS", warps);
   set_int_env("GDN_CHUNK_H_NUM_STAGES", stages);
-  if (column_split >= 0) set_int_env("GDN_CHUNK_H_COLUMN_SPLIT", column_split >= 1);
-  if (column_split >= 1) set_int_env("GDN_CHUNK_H_WGMMA", column_split == 2);
+  if (column_split >= 0) set_int_env("GDN_CHUNK_H_KEY_ROWS", column_split == 3);
+  if (column_split >= 0 && column_split <= 2) set_int_env("GDN_CHUNK_H_COLUMN_SPLIT", column_split >= 1);
+  if (column_split == 1 || column_split == 2) set_int_env("GDN_CHUNK_H_WGMMA", column_split == 2);
 }
 
 int gdn_test_finish(const char *name) {

@@ -55,8 +55,10 @@ void gdn_test_shuffle(gdn_rng *r, int *perm, int n);
 
 /* Scan launch-config overrides for the next plan call: GDN_CHUNK_H_BV, _NUM_WARPS,
  * _NUM_STAGES, and the kernel: column_split -1 planned, 0 row groups, 1 the column split
- * (mma.sync: GDN_CHUNK_H_WGMMA=0), 2 its warpgroup form (GDN_CHUNK_H_WGMMA=1; plans that
- * cannot have it fail with GDN_ERROR_UNSUPPORTED). bv == 0 clears them all. */
+ * (mma.sync: GDN_CHUNK_H_WGMMA=0), 2 its warpgroup form (GDN_CHUNK_H_WGMMA=1), 3 the
+ * key-row warpgroup scan (GDN_CHUNK_H_KEY_ROWS=1, chunk_delta_h); plans that cannot have the
+ * asked kernel fail with GDN_ERROR_UNSUPPORTED. 0..2 also set GDN_CHUNK_H_KEY_ROWS=0. bv == 0
+ * clears them all. */
 void gdn_test_scan_env(int bv, int warps, int stages, int column_split);
 
 /* 1 when GDN_TEST_SMALL is set: small shapes only (compute-sanitizer runs, ci/gpu sanitize). */

@@ -73,7 +73,8 @@ static void test_delta_h_validation(void) {
 
 /* The Hopper planner's shape rules (measured on an H200, bench/NOTES.md), where this build has
  * the warpgroup kernels: chunk_delta_h for a TP4 rank (Hk 4, Hv 8) at 8 x 8192 tokens (64
- * pairs) on CTAs of one warpgroup (BV 64, 2 stages); at 4 x 8192 (32 pairs) the row groups;
+ * pairs) on CTAs of one warpgroup (BV 64, 2 stages); at 4 x 8192 (32 pairs) the key-row scan
+ * at BV 32, and for 64 short sequences at BV 128 (the row groups without sm_90a kernels);
  * the folded forward at 64 pairs BV 64, at 8 x 8192 TP1 (256 pairs) BV 128. */
 static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
   gdn_chunk_delta_h_args a = delta_h_args(T, Hk, Hv, 128, 128);
@@ -83,18 +84,38 @@ static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
 }
 static void test_hopper_scan_defaults(void) {
   static const char *knobs[] = {"GDN_CHUNK_H_BV", "GDN_CHUNK_H_NUM_WARPS", "GDN_CHUNK_H_NUM_STAGES",
-                                "GDN_CHUNK_H_COLUMN_SPLIT", "GDN_CHUNK_H_WGMMA"};
+                                "GDN_CHUNK_H_COLUMN_SPLIT", "GDN_CHUNK_H_WGMMA", "GDN_CHUNK_H_KEY_ROWS"};
   for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; ++i) unsetenv(knobs[i]); /* the defaults */
   gdn_device_info dev = gdn_device_info_hopper();
   gdn_scan_config cfg;
   gdn_chunk_delta_h_args a = delta_h_batch(4, 32768, 4, 8);
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
-  CHECK(cfg.column_split == 0, "TP4 4 x 8192 delta_h: col %d", cfg.column_split);
+  if (cfg.column_split != 3) { /* no sm_90a kernels in this build */
+    CHECK(cfg.column_split == 0, "TP4 4 x 8192 delta_h without sm_90a kernels: col %d", cfg.column_split);
+    return;
+  }
+  CHECK(cfg.bv == 32 && cfg.num_warps == 4 && cfg.num_stages == 2, "TP4 4 x 8192 delta_h: BV %d warps %d stages %d",
+        cfg.bv, cfg.num_warps, cfg.num_stages);
   a = delta_h_batch(8, 65536, 4, 8);
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
-  if (cfg.column_split != 2) return; /* no sm_90a kernels in this build */
-  CHECK(cfg.bv == 64 && cfg.num_warps == 4 && cfg.num_stages == 2, "TP4 8 x 8192 delta_h: BV %d warps %d stages %d",
-        cfg.bv, cfg.num_warps, cfg.num_stages);
+  CHECK(cfg.column_split == 2 && cfg.bv == 64 && cfg.num_warps == 4 && cfg.num_stages == 2,
+        "TP4 8 x 8192 delta_h: col %d BV %d warps %d stages %d", cfg.column_split, cfg.bv, cfg.num_warps, cfg.num_stages);
+  a = delta_h_batch(64, 8192, 16, 32); /* 64 x 128 tokens: 2 chunks a sequence */
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 3 && cfg.bv == 128 && cfg.num_warps == 16, "TP1 64 x 128 delta_h: col %d BV %d warps %d",
+        cfg.column_split, cfg.bv, cfg.num_warps);
+  /* its context parallelism: TP4 1 x 8192 (32 chains of 32 columns) cut, TP1 (128) not */
+  gdn_batch_setup_args sa;
+  memset(&sa, 0, sizeof sa);
+  sa.max_seqs = 1;
+  sa.max_tokens = 8192;
+  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 8, 128, 128, &dev) == 0 && sa.cp_min_chunks > 0,
+        "TP4 1 x 8192 delta_h: not segmented");
+  memset(&sa, 0, sizeof sa);
+  sa.max_seqs = 1;
+  sa.max_tokens = 8192;
+  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 32, 128, 128, &dev) == -1 && sa.cp_min_chunks == 0,
+        "TP1 1 x 8192 delta_h: segmented");
   const int pairs[2][2] = {{8, 8}, {8, 32}}; /* (sequences, Hv): 64 and 256 pairs */
   for (int i = 0; i < 2; ++i) {
     gdn_chunk_delta_h_args d = delta_h_batch(pairs[i][0], 65536, pairs[i][1] / 2, pairs[i][1]);

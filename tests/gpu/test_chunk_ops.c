@@ -349,15 +349,17 @@ static void run_case(const tcase *c) {
   /* every buildable configuration gives the same answer */
   /* column-split (BV = 16 x warps, K <= 128; 2: on warpgroup tensor cores, K = 128) and
    * row-group kernels */
+  /* 3: the key-row warpgroup scan (chunk_delta_h on compute capability 9.0, K = 128) */
   static const int some[][4] = {{0, 0, 0, 0},  {32, 2, 2, 1}, {64, 4, 3, 1}, {128, 8, 2, 1}, {64, 4, 3, 2},
                                 {128, 8, 2, 2}, {128, 8, 1, 2}, {32, 4, 1, 0}, {32, 4, 2, 0}, {32, 8, 3, 0},
-                                {64, 4, 3, 0},  {64, 8, 2, 0}};
+                                {64, 4, 3, 0},  {64, 8, 2, 0},  {32, 4, 2, 3}, {32, 4, 3, 3}, {64, 8, 2, 3},
+                                {128, 16, 2, 3}};
   /* GDN_TEST_ALL_CONFIGS: every override combination the planner admits (BV x warps x stages x kernel) */
-  int all[1 + 3 * 3 * 4 * 3][4] = {{0, 0, 0, 0}}, nall = 1;
+  int all[1 + 3 * 4 * 4 * 4][4] = {{0, 0, 0, 0}}, nall = 1;
   for (int bv = 32; bv <= 128; bv *= 2)
-    for (int wp = 2; wp <= 8; wp *= 2)
+    for (int wp = 2; wp <= 16; wp *= 2)
       for (int sg = 1; sg <= 4; ++sg)
-        for (int col = 0; col < 3; ++col) {
+        for (int col = 0; col < 4; ++col) {
           int *e = all[nall++];
           e[0] = bv; e[1] = wp; e[2] = sg; e[3] = col;
         }
@@ -366,7 +368,7 @@ static void run_case(const tcase *c) {
   const size_t nconfigs = every ? (size_t)nall : sizeof some / sizeof some[0];
   float *pool_host = (float *)gdn_xmalloc(npool * 4), *pool0_f = (float *)gdn_xmalloc(npool * 4);
   gdn_pack(GDN_DTYPE_F32, pool0, npool, pool0_f);
-  int ran_wg = 0; /* runs of the warpgroup kernel: it must be exercised on compute capability 9.0 */
+  int ran_wg = 0, ran_kr = 0; /* runs of the warpgroup kernels: exercised on compute capability 9.0 */
   for (size_t ci = 0; ci < nconfigs; ++ci) {
     if (configs[ci][0] && V % configs[ci][0] != 0) continue;
     gdn_test_scan_env(configs[ci][0], configs[ci][1], configs[ci][2], configs[ci][3]);
@@ -376,6 +378,7 @@ static void run_case(const tcase *c) {
     if (ps == GDN_ERROR_UNSUPPORTED) continue; /* does not fit this device's shared memory */
     CHECK(ps == GDN_SUCCESS, "[%s] plan config %zu: %s", c->name, ci, gdn_get_last_error());
     ran_wg += scfg.column_split == 2;
+    ran_kr += scfg.column_split == 3;
     CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
     gdn_poison(d_h, nhcap * 4);
     gdn_poison(d_vn, nv * 2);
@@ -409,6 +412,8 @@ static void run_case(const tcase *c) {
 
   if (dev.cc_major == 9 && dev.cc_minor == 0 && K == 128 && V % 64 == 0)
     CHECK(ran_wg > 0, "[%s] the warpgroup scan kernel never ran on compute capability 9.0", c->name);
+  if (dev.cc_major == 9 && dev.cc_minor == 0 && K == 128)
+    CHECK(ran_kr > 0, "[%s] the key-row warpgroup scan never ran on compute capability 9.0", c->name);
 
   /* context parallelism: the same batch cut into segments of L chunks on the device (L = 1
    * and 2: every chunk boundary a segment boundary), transition + combine + scan, on the
@@ -435,13 +440,14 @@ static void run_case(const tcase *c) {
     ds.h = gdn_tensor_4d(d_h, GDN_DTYPE_F32, sb.max_chunks, Hv, K, V);
     ds.cp_workspace_bytes = gdn_scan_cp_workspace_bytes(&sb, Hv, V, K);
     ds.cp_workspace = gdn_dmalloc(ds.cp_workspace_bytes);
-    for (int kernel = 0; kernel < 3; ++kernel) {
+    static const char *kname[] = {"row groups", "column split", "warpgroup column split", "key rows"};
+    for (int kernel = 0; kernel < 4; ++kernel) {
       if (kernel >= 1 && K > 128) continue;
-      gdn_test_scan_env(kernel ? 64 : 32, 4, 2, kernel);
+      gdn_test_scan_env(kernel == 3 ? 32 : kernel ? 64 : 32, 4, 2, kernel);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_delta_h_plan(&ds, &dev, &scfg);
       gdn_test_scan_env(0, 0, 0, -1);
-      if (ps == GDN_ERROR_UNSUPPORTED || (kernel && V % 64 != 0)) continue;
+      if (ps == GDN_ERROR_UNSUPPORTED || (kernel && kernel < 3 && V % 64 != 0)) continue;
       CHECK(ps == GDN_SUCCESS && scfg.cp_stages > 0, "[%s] segmented plan: %s", c->name, gdn_get_last_error());
       CUDA_OK(cudaMemcpy(d_pool, pool0_f, npool * 4, cudaMemcpyHostToDevice));
       gdn_poison(d_h, nhcap * 4);
@@ -452,13 +458,13 @@ static void run_case(const tcase *c) {
       char what[96];
       double *hh = gdn_dalloc(nhout), *pp = gdn_dalloc(npool);
       gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
-      snprintf(what, sizeof what, "delta_h segmented L=%d %s: h", seg, kernel ? "column split" : "row groups");
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: h", seg, kname[kernel]);
       check_rel(what, c, hh, h_ref, nhout, bound16(c->dt));
       gdn_download(c->dt, d_vn, nv, tmp);
-      snprintf(what, sizeof what, "delta_h segmented L=%d %s: v_new", seg, kernel ? "column split" : "row groups");
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: v_new", seg, kname[kernel]);
       check_rel(what, c, tmp, vn_ref, nv, bound16(c->dt));
       gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
-      snprintf(what, sizeof what, "delta_h segmented L=%d %s: final state", seg, kernel ? "column split" : "row groups");
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: final state", seg, kname[kernel]);
       check_rel(what, c, pp, pool_ref, npool, bound16(c->dt));
       free(hh);
       free(pp);
@@ -483,6 +489,125 @@ static void run_case(const tcase *c) {
     check_rel("delta_h state after 2 launches", c, pp, pool_ref2, npool, bound16(c->dt));
     free(pp);
     free(pool_ref2);
+  }
+
+  /* ---- the state-pool forms on chunk_delta_h, on the planned kernel and each one by override:
+   * a bf16 pool read from slots and written to copy-on-write rows (slots_out: sequence 0 to
+   * row 0, 1 to row 1, the others in place or nowhere), checkpoints after every chunk.
+   * Oracle: the float64 recurrence from the bf16-rounded pool; every pool and checkpoint row
+   * not written keeps its bits. */
+  {
+    int32_t sout[8], ckoff[8];
+    int ck_rows = 1; /* row 0 never named */
+    for (int i = 0; i < N; ++i) {
+      sout[i] = i < 2 && slots[i] >= 0 ? i : slots[i];
+      ckoff[i] = c->lens[i] >= 64 ? ck_rows : -1; /* full chunks end a checkpoint each */
+      ck_rows += c->lens[i] / 64;
+    }
+    /* reference: every sequence's final state from its own row (zero rows for slot -1) */
+    const size_t srow = (size_t)Hv * V * K;
+    double *pool_b = gdn_dalloc(npool), *scratch = gdn_dalloc(srow * (NSLOT + N)), *h_s = gdn_dalloc(nhout);
+    memcpy(pool_b, pool0, npool * sizeof(double));
+    gdn_round_to(GDN_DTYPE_BF16, pool_b, npool);
+    memcpy(scratch, pool_b, npool * sizeof(double));
+    int32_t sref[8];
+    for (int i = 0; i < N; ++i) sref[i] = slots[i] >= 0 ? slots[i] : NSLOT + i;
+    gdn_ref_shape sh2 = sh;
+    gdn_ref_chunk_delta_h(&sh2, Hkk, kk, w, u, c->use_gk ? NULL : Gs, Gk, scratch, sref, h_s, NULL);
+    double *want_pool = gdn_dalloc(npool), *want_ck = gdn_dalloc(srow * (size_t)ck_rows);
+    char pool_written[16] = {0}, ck_written[64] = {0};
+    memcpy(want_pool, pool_b, npool * sizeof(double));
+    for (int i = 0; i < N; ++i) {
+      if (sout[i] >= 0) {
+        memcpy(want_pool + srow * sout[i], scratch + srow * sref[i], srow * sizeof(double));
+        pool_written[sout[i]] = 1;
+      }
+      const int nch = (c->lens[i] + 63) / 64;
+      int32_t c0 = 0;
+      for (int j = 0; j < i; ++j) c0 += (c->lens[j] + 63) / 64;
+      for (int m = 1; m <= c->lens[i] / 64; ++m) {
+        double *dst = want_ck + srow * (size_t)(ckoff[i] + m - 1);
+        ck_written[ckoff[i] + m - 1] = 1;
+        if (m < nch) { /* the state entering chunk m: h [K][V] -> [V][K] */
+          for (int hh = 0; hh < Hv; ++hh)
+            for (int kx = 0; kx < K; ++kx)
+              for (int vx = 0; vx < V; ++vx)
+                dst[((size_t)hh * V + vx) * K + kx] = h_s[(((size_t)(c0 + m) * Hv + hh) * K + kx) * V + vx];
+        } else {
+          memcpy(dst, scratch + srow * sref[i], srow * sizeof(double));
+        }
+      }
+    }
+    int32_t *d_sout = (int32_t *)gdn_dmalloc(sizeof(int32_t) * 8), *d_ckoff = (int32_t *)gdn_dmalloc(sizeof(int32_t) * 8);
+    CUDA_OK(cudaMemcpy(d_sout, sout, sizeof(int32_t) * (size_t)N, cudaMemcpyHostToDevice));
+    CUDA_OK(cudaMemcpy(d_ckoff, ckoff, sizeof(int32_t) * (size_t)N, cudaMemcpyHostToDevice));
+    gdn_batch_setup_args sp = sa;
+    sp.slots_out = d_sout;
+    sp.state_aliased = 1;
+    sp.checkpoint_offsets = d_ckoff;
+    sp.checkpoint_every = 64;
+    sp.num_checkpoints = ck_rows;
+    sp.workspace_bytes = gdn_batch_workspace_bytes_for(&sp);
+    sp.workspace = gdn_dmalloc(sp.workspace_bytes);
+    gdn_batch bp;
+    CHECK_OK(gdn_batch_setup_view(&sp, &bp));
+    CHECK_OK(gdn_batch_setup_launch(&sp, 0));
+    void *d_pb = up(GDN_DTYPE_BF16, pool_b, npool), *d_ck = gdn_dmalloc(srow * (size_t)ck_rows * 4);
+    void *pb_host = gdn_download_raw(d_pb, npool * 2);
+    gdn_chunk_delta_h_args dp = da;
+    dp.batch = bp;
+    dp.state = gdn_tensor_4d(d_pb, GDN_DTYPE_BF16, NSLOT, Hv, V, K);
+    dp.checkpoints = gdn_tensor_4d(d_ck, GDN_DTYPE_F32, ck_rows, Hv, V, K);
+    dp.checkpoint_every = 64;
+    static const int pcfgs[][4] = {{0, 0, 0, -1}, {32, 4, 2, 3}, {64, 8, 2, 3}, {64, 4, 2, 2}, {64, 4, 2, 1}, {32, 4, 2, 0}};
+    for (size_t ci = 0; ci < sizeof pcfgs / sizeof pcfgs[0]; ++ci) {
+      if (pcfgs[ci][0] && V % pcfgs[ci][0] != 0) continue;
+      gdn_test_scan_env(pcfgs[ci][0], pcfgs[ci][1], pcfgs[ci][2], pcfgs[ci][3]);
+      gdn_scan_config scfg;
+      gdn_status ps = gdn_chunk_delta_h_plan(&dp, &dev, &scfg);
+      gdn_test_scan_env(0, 0, 0, -1);
+      if (ps == GDN_ERROR_UNSUPPORTED) continue;
+      CHECK(ps == GDN_SUCCESS, "[%s] pool-forms plan %zu: %s", c->name, ci, gdn_get_last_error());
+      CUDA_OK(cudaMemcpy(d_pb, pb_host, npool * 2, cudaMemcpyHostToDevice));
+      gdn_poison(d_ck, srow * (size_t)ck_rows * 4);
+      void *ck_before = gdn_download_raw(d_ck, srow * (size_t)ck_rows * 4);
+      gdn_poison(d_h, nhcap * 4);
+      CHECK_OK(gdn_chunk_delta_h_launch(&dp, &scfg, 0));
+      CUDA_OK(cudaDeviceSynchronize());
+      char what[128];
+      double *hh = gdn_dalloc(nhout);
+      gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
+      snprintf(what, sizeof what, "pool forms (kernel %d, BV %d): h", scfg.column_split, scfg.bv);
+      check_rel(what, c, hh, h_s, nhout, bound16(c->dt));
+      free(hh);
+      uint16_t *pool_got = (uint16_t *)gdn_download_raw(d_pb, npool * 2);
+      double *pg = gdn_dalloc(srow), *wg = gdn_dalloc(srow);
+      for (int r = 0; r < NSLOT; ++r) {
+        if (!pool_written[r]) {
+          CHECK(memcmp(pool_got + srow * r, (uint16_t *)pb_host + srow * r, srow * 2) == 0,
+                "[%s] pool forms (kernel %d): row %d not written changed", c->name, scfg.column_split, r);
+          continue;
+        }
+        gdn_unpack(GDN_DTYPE_BF16, pool_got + srow * r, srow, pg);
+        memcpy(wg, want_pool + srow * r, srow * sizeof(double));
+        snprintf(what, sizeof what, "pool forms (kernel %d, BV %d): bf16 row %d", scfg.column_split, scfg.bv, r);
+        check_rel(what, c, pg, wg, srow, bound16(c->dt));
+      }
+      float *ck_got = (float *)gdn_download_raw(d_ck, srow * (size_t)ck_rows * 4);
+      for (int r = 0; r < ck_rows; ++r) {
+        if (!ck_written[r]) {
+          CHECK(memcmp(ck_got + srow * r, (float *)ck_before + srow * r, srow * 4) == 0,
+                "[%s] pool forms (kernel %d): checkpoint row %d not written changed", c->name, scfg.column_split, r);
+          continue;
+        }
+        for (size_t e = 0; e < srow; ++e) pg[e] = ck_got[srow * r + e];
+        snprintf(what, sizeof what, "pool forms (kernel %d, BV %d): checkpoint %d", scfg.column_split, scfg.bv, r);
+        check_rel(what, c, pg, want_ck + srow * r, srow, bound16(c->dt));
+      }
+      free(pool_got); free(ck_got); free(ck_before); free(pg); free(wg);
+    }
+    cudaFree(d_pb); cudaFree(d_ck); cudaFree(d_sout); cudaFree(d_ckoff); cudaFree(sp.workspace);
+    free(pb_host); free(pool_b); free(scratch); free(h_s); free(want_pool); free(want_ck);
   }
 
   /* ---- chunk_delta_h with BOTH gates as FLA passes them: g scalar (scales v_new, S) and
