@@ -140,7 +140,7 @@ gdn_status gdn_chunk_scan_o_add_node(const gdn_chunk_scan_o_args *args, const gd
 /* Context parallelism for chunk_delta_h on `dev` (K x V heads): sets the batch setup's cp_*
  * fields and returns 0 where this operator gains from segments, else -1 (nothing set). On
  * compute capability 9.0 (K = 128) the key-row scan makes every 32 value columns a chain, so
- * only batches of at most SMs / 4 such chains are cut; elsewhere it is
+ * only batches of at most SMs / 8 such chains are cut; elsewhere it is
  * gdn_batch_setup_context_parallel (the prefill's policy). */
 int gdn_chunk_delta_h_context_parallel(gdn_batch_setup_args *args, int Hv, int K, int V, const gdn_device_info *dev);
 

@@ -273,20 +273,23 @@ int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gd
 }
 
 /* The key-row warpgroup scan's default for chunk_delta_h (its only mode): the BV, or 0 for
- * another kernel. A chain of 32 value columns walks a chunk in ~1.3 us on an H200, as fast as
- * the column-split forms' 64 / 128-column chains (2.0 / 3.4 us) are slow, so it takes batches
- * whose BV 32 chains fit one CTA an SM; at two a SM they take turns (TP4 8 x 8192: 332 us vs
- * the warpgroup column split's 253). Sequences of <= 4 chunks: BV 128, four chains sharing
- * the k / w tiles. Measured (bench_chunk_delta_h, no segments; kernel vs the planner before
- * it): TP1 1 x 8192 169.5 vs 246.2 us (that one with segments), TP4 4 x 2048 48.5 vs 106.8
- * (segments), TP2 1 x 8192 166 vs 159, TP1 64 x 128 225 vs 259 (row groups); longer batches
- * keep the column split (TP1 4 x 2048 BV 128 136.0 vs 137.7, 8 x 8192 997 vs 862). Segmented
- * batches: the column split (TP4 1 x 8192: 131 vs 161). */
+ * another kernel. A chain of 32 value columns walks a chunk in ~1.0 us on an H200 (the
+ * column-split forms' 64 / 128-column chains: 2.0 / 3.4 us), so it takes batches whose BV 32
+ * chains fit one CTA an SM; at two an SM they take turns (TP4 8 x 8192, 256 chains: 280 us vs
+ * the warpgroup column split's 254). BV 128 (four chains a CTA sharing the k / w tiles) for
+ * sequences of <= 4 chunks and where one CTA a pair fills 3/4 of the SMs or more (its chains
+ * are then one wave; below that its idle SMs lose: TP4 8 x 8192 400 vs 253). Measured
+ * (bench_chunk_delta_h, H200; key rows vs the planner before them): TP1 1 x 8192 142.6 vs
+ * 246.7 us (segments), TP2 1 x 8192 125.4 vs 159.5 (segments), TP4 1 x 8192 122.4 vs 131.7
+ * (segments), TP4 4 x 2048 43.2 vs 106.4 (segments), TP1 64 x 128 223.2 vs 259.8 (row
+ * groups), TP1 4 x 2048 BV 128 136.8 vs 137.7 (before the stores moved off the fences);
+ * TP1 8 x 8192 keeps the column split (BV 128: 997 vs 862). */
 static int key_rows_bv(const gdn_batch *b, int Hv, int V, const gdn_device_info *dev) {
   if (b->segments != NULL) return 0;
   const int64_t pairs = (int64_t)b->max_seqs * Hv;
   if (pairs * (V / 32) <= dev->sm_count) return 32;
-  if (V % 128 == 0 && mean_chunks(b) <= 4) return 128;
+  if (V % 128 == 0 && (mean_chunks(b) <= 4 || (pairs <= dev->sm_count && 4 * pairs >= 3 * (int64_t)dev->sm_count)))
+    return 128;
   return 0;
 }
 
@@ -295,10 +298,10 @@ int gdn_chunk_delta_h_context_parallel(gdn_batch_setup_args *a, int Hv, int K, i
   int env_kr = -1;
   if (gdn_param_int(GDN_PARAM_CHUNK_H_KEY_ROWS, &env_kr) < 0) env_kr = -1;
   /* with the key-row scan every 32 value columns are a chain: cut only where those leave
-   * three quarters of the SMs idle (TP4 1 x 8192, 32 chains: 131 us segmented vs 169 not;
-   * 4 x 2048, 128 chains: 106 vs 48.5) */
+   * seven eighths of the SMs idle (TP4 1 x 8192, 32 chains: 122.4 us not cut vs 131.7 cut on
+   * the column split; 4 x 2048, 128 chains: 43.2 vs 106.4) */
   if (env_kr != 0 && gdn_scan_hopper_wg(K, dev) && V % 32 == 0 &&
-      (int64_t)(a->max_seqs > 0 ? a->max_seqs : 1) * Hv * (V / 32) > dev->sm_count / 4)
+      (int64_t)(a->max_seqs > 0 ? a->max_seqs : 1) * Hv * (V / 32) > dev->sm_count / 8)
     return -1;
   return gdn_batch_setup_context_parallel(a, Hv, dev);
 }

@@ -55,6 +55,18 @@ template <int WG> struct gdn_scan_wgk_regs {
 #define GDN_WGK_KEY(h, e) (64 * (h) + 16 * wp + g8 + 8 * ((e) >> 1))
 #define GDN_WGK_COL(j, e) (8 * (j) + 2 * t4 + ((e) & 1))
 
+/* S (s[h][4j + e] of warp wp, lane (g8, t4)) to w's destination rows vcol0 + column. */
+__device__ __forceinline__ void gdn_wgk_state_store(const float (&s)[2][16], const gdn_scan_work &w, int vcol0, int wp,
+                                                    int g8, int t4) {
+  gdn_scan_dst_dispatch(w, [&](auto type) {
+    typedef typename decltype(type)::type T;
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int i = 0; i < 16; ++i) gdn_scan_state_put<T>(w, vcol0 + GDN_WGK_COL(i >> 2, i), GDN_WGK_KEY(h, i & 3), s[h][i]);
+  });
+}
+
 template <int K, int WG, int IS_F16>
 __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG == 1 ? 2 : 1)
     gdn_scan_wgk_kernel(const __grid_constant__ gdn_scan_params p) {
@@ -251,28 +263,13 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
     if (void *ck = gdn_scan_ckpt_at(p, w, c, L)) {
       gdn_scan_work cw = w;
       cw.dst = ck; cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
-      gdn_scan_dst_dispatch(cw, [&](auto type) {
-        typedef typename decltype(type)::type T;
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-#pragma unroll
-          for (int i = 0; i < 16; ++i)
-            gdn_scan_state_put<T>(cw, vcol0 + GDN_WGK_COL(i >> 2, i), GDN_WGK_KEY(h, i & 3), s[h][i]);
-      });
+      gdn_wgk_state_store(s, cw, vcol0, wp, g8, t4);
     }
   }
 
   /* ---- final state to its row (in place for a pool) */
   gdn_scan_work_at<K, BV>(p, w);
-  if (w.dst != NULL) {
-    gdn_scan_dst_dispatch(w, [&](auto type) {
-      typedef typename decltype(type)::type T;
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-#pragma unroll
-        for (int i = 0; i < 16; ++i) gdn_scan_state_put<T>(w, vcol0 + GDN_WGK_COL(i >> 2, i), GDN_WGK_KEY(h, i & 3), s[h][i]);
-    });
-  }
+  if (w.dst != NULL) gdn_wgk_state_store(s, w, vcol0, wp, g8, t4);
 }
 
 #undef GDN_WGK_KEY

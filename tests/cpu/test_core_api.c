@@ -104,18 +104,21 @@ static void test_hopper_scan_defaults(void) {
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
   CHECK(cfg.column_split == 3 && cfg.bv == 128 && cfg.num_warps == 16, "TP1 64 x 128 delta_h: col %d BV %d warps %d",
         cfg.column_split, cfg.bv, cfg.num_warps);
-  /* its context parallelism: TP4 1 x 8192 (32 chains of 32 columns) cut, TP1 (128) not */
+  a = delta_h_batch(4, 8192, 16, 32); /* TP1 4 x 2048: 128 pairs, one CTA each fills the SMs */
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 3 && cfg.bv == 128, "TP1 4 x 2048 delta_h: col %d BV %d", cfg.column_split, cfg.bv);
+  /* its context parallelism: 16 chains of 32 columns (one sequence, Hv 4) cut, TP4's 32 not */
   gdn_batch_setup_args sa;
   memset(&sa, 0, sizeof sa);
   sa.max_seqs = 1;
   sa.max_tokens = 8192;
-  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 8, 128, 128, &dev) == 0 && sa.cp_min_chunks > 0,
-        "TP4 1 x 8192 delta_h: not segmented");
+  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 4, 128, 128, &dev) == 0 && sa.cp_min_chunks > 0,
+        "Hv 4, 1 x 8192 delta_h: not segmented");
   memset(&sa, 0, sizeof sa);
   sa.max_seqs = 1;
   sa.max_tokens = 8192;
-  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 32, 128, 128, &dev) == -1 && sa.cp_min_chunks == 0,
-        "TP1 1 x 8192 delta_h: segmented");
+  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 8, 128, 128, &dev) == -1 && sa.cp_min_chunks == 0,
+        "TP4 1 x 8192 delta_h: segmented");
   const int pairs[2][2] = {{8, 8}, {8, 32}}; /* (sequences, Hv): 64 and 256 pairs */
   for (int i = 0; i < 2; ++i) {
     gdn_chunk_delta_h_args d = delta_h_batch(pairs[i][0], 65536, pairs[i][1] / 2, pairs[i][1]);
