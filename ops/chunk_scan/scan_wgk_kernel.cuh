@@ -9,8 +9,10 @@
  *   v_new   = u - w Sb                      [64 t x 32 v]: A = w (K-major), B = Sb (MN-major)
  *   S       = decay S + k^T (ff v_new)       A = k (MN-major: k^T), B = v' [64 t][32] (MN-major)
  * 16 m64n32k16 products, both operands from shared memory; S and v' pass through 64-byte-
- * swizzled 16-bit tiles (core/wgmma.cuh) that are also the h and v_new stores' staging, so
- * the only barriers of a chunk are the warpgroup's two (after each tile is written). Every
+ * swizzled 16-bit tiles (core/wgmma.cuh), the state tile also the h store's staging, so the
+ * only barriers of a chunk are the warpgroup's two (after each tile is written). The global
+ * stores (h, v_new) are issued while products run: the proxy fence before a barrier is a CTA
+ * memory barrier too and would wait for stores issued just before it. Every
  * per-token and per-key factor a thread needs is its own: rows 16w + g, +8 of the chunk and
  * keys 16w + g (+8, +64, +72) of the state.
  *
@@ -39,7 +41,6 @@ __device__ __forceinline__ void gdn_wgk_stage_rows(const uint32_t (&p)[4][2], un
   }
 }
 
-/* State element (key k, column v of the warpgroup) of s[h][4j + e]. */
 /* Registers: one compute warpgroup launches at 128 (two CTAs an SM, what the shared memory
  * allows), four at 96 (640 threads); the producer then gives the compute warpgroups its
  * share (setmaxnreg: 24 for it, 232 / 112 for them; at the launch counts ptxas spills 300 /
@@ -52,6 +53,7 @@ template <int WG> struct gdn_scan_wgk_regs {
                 "register split");
 };
 
+/* Key row and warpgroup column of the state element s[h][4j + e] (warp wp, lane (g8, t4)). */
 #define GDN_WGK_KEY(h, e) (64 * (h) + 16 * wp + g8 + 8 * ((e) >> 1))
 #define GDN_WGK_COL(j, e) (8 * (j) + 2 * t4 + ((e) & 1))
 
