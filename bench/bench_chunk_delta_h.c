@@ -60,6 +60,17 @@ static void run_scan_o(void *p, cudaStream_t s) {
   if (st != GDN_SUCCESS) die_status("gdn_chunk_scan_o_launch", st);
 }
 
+/* The batch tables of `sa` (its workspace allocated here), built on the device once. */
+static void setup_batch(gdn_batch_setup_args *sa, gdn_batch *batch, cudaStream_t stream) {
+  sa->workspace_bytes = gdn_batch_workspace_bytes_for(sa);
+  sa->workspace = gdn_dmalloc(sa->workspace_bytes);
+  gdn_status st = gdn_batch_setup_launch(sa, stream);
+  if (st != GDN_SUCCESS) die_status("gdn_batch_setup_launch", st);
+  st = gdn_batch_setup_view(sa, batch);
+  if (st != GDN_SUCCESS) die_status("gdn_batch_setup_view", st);
+  CUDA_OK(cudaStreamSynchronize(stream));
+}
+
 /* Random bf16 data: a block generated on the host (rows of `row` elements, normalized to
  * norm 1 when `unit_rows`), replicated over the buffer on the device. */
 static void fill_bf16(void *dev, size_t n, size_t row, int unit_rows, double stddev, gdn_rng *r) {
@@ -131,18 +142,16 @@ int main(void) {
     sa.max_seqs = N;
     sa.max_tokens = T;
     sa.num_slots = N;
-    /* context parallelism where chunk_delta_h's policy cuts these batches (few chains);
-     * GDN_CP=0: never, as for the prefill */
+    /* context parallelism where each operator's policy cuts these batches: chunk_delta_h's
+     * (few chains), and the prefill's for chunk_scan_o; GDN_CP=0: never */
     const char *env_cp = getenv("GDN_CP");
-    const int cp = !(env_cp != NULL && atoi(env_cp) == 0) && gdn_chunk_delta_h_context_parallel(&sa, Hv, K, V, &dev) == 0;
-    sa.workspace_bytes = gdn_batch_workspace_bytes_for(&sa);
-    sa.workspace = gdn_dmalloc(sa.workspace_bytes);
-    st = gdn_batch_setup_launch(&sa, stream);
-    if (st != GDN_SUCCESS) die_status("gdn_batch_setup_launch", st);
-    gdn_batch batch;
-    st = gdn_batch_setup_view(&sa, &batch);
-    if (st != GDN_SUCCESS) die_status("gdn_batch_setup_view", st);
-    CUDA_OK(cudaStreamSynchronize(stream));
+    const int cp_allowed = !(env_cp != NULL && atoi(env_cp) == 0);
+    gdn_batch_setup_args sa_so = sa;
+    const int cp = cp_allowed && gdn_chunk_delta_h_context_parallel(&sa, Hv, K, V, &dev) == 0;
+    const int cp_so = cp_allowed && gdn_batch_setup_context_parallel(&sa_so, Hv, &dev) == 0;
+    gdn_batch batch, batch_so;
+    setup_batch(&sa, &batch, stream);
+    setup_batch(&sa_so, &batch_so, stream);
 
     /* inputs */
     const size_t nk = (size_t)T * Hk * K, nw = (size_t)T * Hv * K, nu = (size_t)T * Hv * V, ng = (size_t)T * Hv;
@@ -182,13 +191,14 @@ int main(void) {
     c.dh.h = gdn_tensor_4d(h, GDN_DTYPE_BF16, batch.max_chunks, Hv, K, V);
     c.dh.v_new = gdn_tensor_3d(v_new, GDN_DTYPE_BF16, T, Hv, V);
     const size_t cp_bytes = gdn_scan_cp_workspace_bytes(&batch, Hv, V, K);
-    void *cp_ws = cp_bytes ? gdn_dmalloc(cp_bytes) : NULL;
+    const size_t cp_bytes_so = gdn_scan_cp_workspace_bytes(&batch_so, Hv, V, K);
+    void *cp_ws = cp_bytes || cp_bytes_so ? gdn_dmalloc(cp_bytes > cp_bytes_so ? cp_bytes : cp_bytes_so) : NULL;
     c.dh.cp_workspace = cp_ws;
     c.dh.cp_workspace_bytes = cp_bytes;
     st = gdn_chunk_delta_h_plan(&c.dh, &dev, &c.dh_cfg);
     if (st != GDN_SUCCESS) die_status("gdn_chunk_delta_h_plan", st);
 
-    c.so.batch = batch;
+    c.so.batch = batch_so;
     c.so.q = gdn_tensor_3d(q, GDN_DTYPE_BF16, T, Hk, K);
     c.so.k = c.dh.k;
     c.so.w = c.dh.w;
@@ -213,7 +223,7 @@ int main(void) {
     c.so.v_new = gdn_tensor_none();
     c.so.scale = 1.f / sqrtf((float)K);
     c.so.cp_workspace = cp_ws;
-    c.so.cp_workspace_bytes = cp_bytes;
+    c.so.cp_workspace_bytes = cp_bytes_so;
     st = gdn_chunk_scan_o_plan(&c.so, &dev, &c.so_cfg);
     if (st != GDN_SUCCESS) die_status("gdn_chunk_scan_o_plan", st);
 
@@ -230,7 +240,7 @@ int main(void) {
     snprintf(dcfg, sizeof dcfg, "%s%d w%d s%d%s", kernel_name(c.dh_cfg.column_split), c.dh_cfg.bv,
              c.dh_cfg.num_warps, c.dh_cfg.num_stages, cp ? " cp" : "");
     snprintf(scfg, sizeof scfg, "%s%d w%d s%d%s", kernel_name(c.so_cfg.column_split), c.so_cfg.bv,
-             c.so_cfg.num_warps, c.so_cfg.num_stages, cp ? " cp" : "");
+             c.so_cfg.num_warps, c.so_cfg.num_stages, cp_so ? " cp" : "");
     if (sc->fla_us > 0) {
       snprintf(fla, sizeof fla, "%.1f", sc->fla_us);
       snprintf(tgt, sizeof tgt, "%.0f", sc->target_us);
@@ -246,7 +256,7 @@ int main(void) {
            dh_us, dh_gbps, 100.0 * dh_gbps / copy_gbps, fla, tgt, vs, scfg, so_us, so_gbps, 100.0 * so_gbps / copy_gbps);
     fflush(stdout);
 
-    void *bufs[] = {q, k, w, u, h, v_new, o, g_d, state, cu_d, slots_d, sa.workspace, aqk, qf, kf, cp_ws};
+    void *bufs[] = {q, k, w, u, h, v_new, o, g_d, state, cu_d, slots_d, sa.workspace, sa_so.workspace, aqk, qf, kf, cp_ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) CUDA_OK(cudaFree(bufs[i]));
     free(cu);
     free(slots);
