@@ -145,7 +145,7 @@ int main(void) {
     /* context parallelism where each operator's policy cuts these batches: chunk_delta_h's
      * (few chains), and the prefill's for chunk_scan_o; GDN_CP=0: never */
     const char *env_cp = getenv("GDN_CP");
-    const int cp_allowed = !(env_cp != NULL && atoi(env_cp) == 0);
+    const int cp_allowed = !(env_cp != NULL && strcmp(env_cp, "0") == 0);
     gdn_batch_setup_args sa_so = sa;
     const int cp = cp_allowed && gdn_chunk_delta_h_context_parallel(&sa, Hv, K, V, &dev) == 0;
     const int cp_so = cp_allowed && gdn_batch_setup_context_parallel(&sa_so, Hv, &dev) == 0;

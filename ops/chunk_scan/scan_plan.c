@@ -4,7 +4,6 @@
 #include "core/check.h"
 #include "gdn/gated_rmsnorm.h"
 #include "core/params.h"
-#include "gdn/batch_setup.h"
 #include "ops/chunk_scan/scan_plan.h"
 
 static const gdn_tensor *opt(const gdn_tensor *t) { return gdn_tensor_present(t) ? t : NULL; }
@@ -205,21 +204,26 @@ static const int wgmma_built = 0;
 
 /* The built (BV, warps) pairs. The column-split kernel (one warp per 16 value columns,
  * S^T in registers, K <= 128) takes BV = 16 x warps; its warpgroup form (col 2, sm_90a)
- * K = 128 and BV = 64 or 128; the row-group kernel (4 row groups x column groups) BV 32 x
+ * K = 128 and BV = 64 or 128; the key-row warpgroup scan (col 3, sm_90a) K = 128, BV 32 /
+ * 64 / 128 with BV / 8 warps; the row-group kernel (4 row groups x column groups) BV 32 x
  * 4 or 8 warps, 64 x 4 (K < 256) or 8. */
-static int supported(int K, int col, int bv, int warps) {
+int gdn_scan_supported(int K, int col, int bv, int warps) {
+  if (col < 0 || col > 3) return 0;
   if (col == 3) return wgmma_built && K == 128 && (bv == 32 || bv == 64 || bv == 128) && warps == bv / 8;
   if (col == 2) return wgmma_built && K == 128 && (bv == 64 || bv == 128) && bv == 16 * warps;
   if (col) return K <= 128 && (bv == 32 || bv == 64 || bv == 128) && bv == 16 * warps;
   return (bv == 32 && (warps == 4 || warps == 8)) || (bv == 64 && (warps == 8 || (warps == 4 && K != 256)));
 }
 
-/* The warpgroup scan can run here: built (sm_90a), K = 128, compute capability 9.0, and
- * GDN_CHUNK_H_WGMMA is not 0. */
-static int gdn_scan_hopper_wg(int K, const gdn_device_info *dev) {
+int gdn_scan_wgmma_device(int K, const gdn_device_info *dev) {
+  return wgmma_built && K == 128 && dev->cc_major == 9 && dev->cc_minor == 0;
+}
+
+/* The warpgroup scans can run here (gdn_scan_wgmma_device) and GDN_CHUNK_H_WGMMA is not 0. */
+int gdn_scan_hopper_wg(int K, const gdn_device_info *dev) {
   int env_wg = -1;
   if (gdn_param_int(GDN_PARAM_CHUNK_H_WGMMA, &env_wg) < 0) env_wg = -1; /* the plan reports it */
-  return wgmma_built && K == 128 && dev->cc_major == 9 && dev->cc_minor == 0 && env_wg != 0;
+  return gdn_scan_wgmma_device(K, dev) && env_wg != 0;
 }
 
 size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int o_mode) {
@@ -231,7 +235,7 @@ size_t gdn_scan_config_smem(int K, int column_split, int bv, int num_stages, int
 /* The transition pass runs without the output: the delta_h kernel, or the folded form's. */
 static int transition_mode(int o_mode) { return gdn_scan_mode_fold(o_mode) ? 3 : 0; }
 
-static int64_t mean_chunks(const gdn_batch *b) {
+int64_t gdn_scan_mean_chunks(const gdn_batch *b) {
   return b->max_seqs > 0 ? ((int64_t)b->max_tokens / b->max_seqs + 63) / 64 : 1;
 }
 
@@ -254,7 +258,7 @@ int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, 
   int64_t need = dev->sm_count;
   if (o_mode == 0 && gdn_scan_hopper_wg(K, dev) && V >= 64 && V % 64 == 0)
     need = (dev->sm_count + 2 * (V / 64) - 1) / (2 * (V / 64));
-  return pairs >= need && mean_chunks(batch) > 4;
+  return pairs >= need && gdn_scan_mean_chunks(batch) > 4;
 }
 
 int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gdn_device_info *dev) {
@@ -270,73 +274,6 @@ int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gd
    * short and narrow batches. */
   if (gdn_scan_hopper_wg(K, dev) && batch->segments == NULL && (int64_t)batch->max_seqs * Hv >= 16) return 1;
   return gdn_scan_default_column_split(batch, Hv, K, V, 1, dev);
-}
-
-/* The key-row warpgroup scan's default for chunk_delta_h (its only mode): the BV, or 0 for
- * another kernel. A chain of 32 value columns walks a chunk in ~1.0 us on an H200 (the
- * column-split forms' 64 / 128-column chains: 2.0 / 3.4 us), so it takes batches whose BV 32
- * chains fit one CTA an SM; at two an SM they take turns (TP4 8 x 8192, 256 chains: 280 us vs
- * the warpgroup column split's 254). BV 128 (four chains a CTA sharing the k / w tiles) for
- * sequences of <= 4 chunks and where one CTA a pair fills 3/4 of the SMs or more (its chains
- * are then one wave; below that its idle SMs lose: TP4 8 x 8192 400 vs 253). Measured
- * (bench_chunk_delta_h, H200; key rows vs the planner before them): TP1 1 x 8192 142.6 vs
- * 246.7 us (segments), TP2 1 x 8192 125.4 vs 159.5 (segments), TP4 1 x 8192 122.4 vs 131.7
- * (segments), TP4 4 x 2048 43.2 vs 106.4 (segments), TP1 64 x 128 223.2 vs 259.8 (row
- * groups), TP1 4 x 2048 BV 128 136.8 vs 137.7 (before the stores moved off the fences);
- * TP1 8 x 8192 keeps the column split (BV 128: 997 vs 862). */
-static int key_rows_bv(const gdn_batch *b, int Hv, int V, const gdn_device_info *dev) {
-  if (b->segments != NULL) return 0;
-  const int64_t pairs = (int64_t)b->max_seqs * Hv;
-  if (pairs * (V / 32) <= dev->sm_count) return 32;
-  if (V % 128 == 0 && (mean_chunks(b) <= 4 || (pairs <= dev->sm_count && 4 * pairs >= 3 * (int64_t)dev->sm_count)))
-    return 128;
-  return 0;
-}
-
-int gdn_chunk_delta_h_context_parallel(gdn_batch_setup_args *a, int Hv, int K, int V, const gdn_device_info *dev) {
-  if (a == NULL || dev == NULL || Hv <= 0 || V <= 0) return -1;
-  int env_kr = -1;
-  if (gdn_param_int(GDN_PARAM_CHUNK_H_KEY_ROWS, &env_kr) < 0) env_kr = -1;
-  /* with the key-row scan every 32 value columns are a chain: cut only where those leave
-   * seven eighths of the SMs idle (TP4 1 x 8192, 32 chains: 122.4 us not cut vs 131.7 cut on
-   * the column split; 4 x 2048, 128 chains: 43.2 vs 106.4) */
-  if (env_kr != 0 && gdn_scan_hopper_wg(K, dev) && V % 32 == 0 &&
-      (int64_t)(a->max_seqs > 0 ? a->max_seqs : 1) * Hv * (V / 32) > dev->sm_count / 8)
-    return -1;
-  return gdn_batch_setup_context_parallel(a, Hv, dev);
-}
-
-/* The key-row kernel's config: BV / 8 warps (a compute warpgroup per 32 columns), 2 stages
- * unless overridden, the transition pass of a segmented batch on the same kernel. */
-static gdn_status plan_key_rows(const gdn_scan_problem *pb, const gdn_device_info *dev, int K, int V, int bv, int warps,
-                                int stages, gdn_scan_config *cfg) {
-  const size_t limit = dev->smem_per_block_optin;
-  if (warps == 0) warps = bv / 8;
-  if (!supported(K, 3, bv, warps) || V % bv != 0)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                    "the key-row warpgroup scan takes BV 32 / 64 / 128 dividing V with BV / 8 warps (here BV=%d, %d "
-                    "warps, V=%d)",
-                    bv, warps, V);
-  if (stages == 0) {
-    stages = 2;
-  } else if (stages < 2 || stages > 4) {
-    return gdn_fail(GDN_ERROR_UNSUPPORTED, "GDN_CHUNK_H_NUM_STAGES=%d is outside 2..4 (the key-row warpgroup scan)", stages);
-  }
-  const size_t need = gdn_scan_config_smem(K, 3, bv, stages, 0);
-  if (need > limit)
-    return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                    "the key-row warpgroup scan at BV=%d with %d stages needs %zu bytes of shared memory per block; the "
-                    "device allows %zu",
-                    bv, stages, need, limit);
-  cfg->bv = bv;
-  cfg->num_warps = warps;
-  cfg->num_stages = stages;
-  cfg->column_split = 3;
-  cfg->smem_bytes = need;
-  cfg->o_mode = 0;
-  cfg->cp_stages = pb->batch->segments != NULL ? stages : 0; /* the transition pass: the same kernel */
-  cfg->cp_smem_bytes = pb->batch->segments != NULL ? need : 0;
-  return GDN_SUCCESS;
 }
 
 gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev, gdn_scan_config *cfg) {
@@ -359,24 +296,10 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_COLUMN_SPLIT=%d: expected 0 (row groups) or 1 (column split)",
                     env_col);
 
-  /* chunk_delta_h on Hopper: the key-row warpgroup scan where GDN_CHUNK_H_KEY_ROWS=1 asks for
-   * it (with the BV / warps / stages overrides), or where no override names another kernel
-   * and its default takes it */
-  int env_kr = -1;
-  if (gdn_param_int(GDN_PARAM_CHUNK_H_KEY_ROWS, &env_kr) < 0) return GDN_ERROR_INVALID_ARGUMENT;
-  if (env_kr < -1 || env_kr > 1)
-    return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "GDN_CHUNK_H_KEY_ROWS=%d: expected 0, 1 or -1 (planned)", env_kr);
-  const int kr_ok = pb->o_mode == 0 && gdn_scan_hopper_wg(K, dev) && V % 32 == 0;
-  if (env_kr == 1 && !kr_ok && pb->o_mode == 0) /* (chunk_scan_o has no key-row form: the knob is chunk_delta_h's) */
-    return gdn_fail(GDN_ERROR_UNSUPPORTED,
-                    "GDN_CHUNK_H_KEY_ROWS=1: the key-row warpgroup scan runs chunk_delta_h with an sm_90 build on "
-                    "compute capability 9.0, K = 128 and V a multiple of 32 (here K=%d, V=%d, cc %d.%d%s)",
-                    K, V, dev->cc_major, dev->cc_minor, wgmma_built ? "" : ", not built for sm_90");
-  if (kr_ok && env_kr == 1) return plan_key_rows(pb, dev, K, V, env_bv ? env_bv : 32, env_warps, env_stages, cfg);
-  if (kr_ok && env_kr == -1 && env_col < 0 && env_bv == 0 && env_warps == 0 && env_stages == 0) {
-    const int kbv = key_rows_bv(pb->batch, Hv, V, dev);
-    if (kbv > 0 && gdn_scan_config_smem(K, 3, kbv, 2, 0) <= limit) return plan_key_rows(pb, dev, K, V, kbv, 0, 0, cfg);
-  }
+  /* chunk_delta_h on Hopper: the key-row warpgroup scan (scan_plan_key_rows.c) */
+  int taken = 0;
+  GDN_TRY(gdn_scan_plan_key_rows(pb, dev, env_bv, env_warps, env_stages, env_col, env_wg, cfg, &taken));
+  if (taken) return GDN_SUCCESS;
 
   /* Kernel: the override, else the only one that builds an overridden BV (/ warps), else the default. */
   int col = gdn_scan_default_column_split(pb->batch, Hv, K, V, pb->o_mode, dev);
@@ -384,7 +307,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     col = env_col;
   } else if (env_bv > 0) {
     const int w_col = env_warps ? env_warps : env_bv / 16, w_row = env_warps ? env_warps : (env_bv == 64 ? 8 : 4);
-    const int ok_col = supported(K, 1, env_bv, w_col), ok_row = supported(K, 0, env_bv, w_row);
+    const int ok_col = gdn_scan_supported(K, 1, env_bv, w_col), ok_row = gdn_scan_supported(K, 0, env_bv, w_row);
     if (ok_col != ok_row) col = ok_col;
   }
   if (gdn_scan_mode_fold(pb->o_mode) && !col)
@@ -425,7 +348,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* column split: one warp per 16 columns. Row groups: 8 warps for BV = 64 with the
      * fused output and a prefetching pipeline, or K = 256 (4 would spill); else 4 (two
      * one-stage CTAs share an SM: 64 x 128 tokens, 313 vs 397 us on H100). */
-    const int deep = stages != 1 && (mean_chunks(pb->batch) > 4 || pb->batch->segments != NULL);
+    const int deep = stages != 1 && (gdn_scan_mean_chunks(pb->batch) > 4 || pb->batch->segments != NULL);
     warps = col ? bv / 16 : (bv == 64 && (K == 256 || (pb->o_mode && deep))) ? 8 : 4;
   }
   /* The column split runs on warpgroup tensor cores where it is built for the shape and
@@ -433,7 +356,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
   if (col && env_wg != 0) {
     /* (where its two stages at least fit: else the mma.sync column split) */
     const int fits = gdn_scan_config_smem(K, 2, bv, stages > 2 ? stages : 2, pb->o_mode) <= limit;
-    if (gdn_scan_hopper_wg(K, dev) && supported(K, 2, bv, warps) && stages != 1 && (fits || env_wg == 1)) {
+    if (gdn_scan_hopper_wg(K, dev) && gdn_scan_supported(K, 2, bv, warps) && stages != 1 && (fits || env_wg == 1)) {
       col = 2;
     } else if (env_wg == 1) {
       return gdn_fail(GDN_ERROR_UNSUPPORTED,
@@ -448,7 +371,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     bv = bv_cta;
     if (env_warps == 0) warps = bv / 16;
   }
-  if (!supported(K, col, bv, warps))
+  if (!gdn_scan_supported(K, col, bv, warps))
     return gdn_fail(GDN_ERROR_UNSUPPORTED,
                     "chunk scan config BV=%d with %d warps is not built for K=%d on the %s kernel (column split: BV "
                     "32 / 64 / 128 with 2 / 4 / 8 warps, K <= 128; row groups: BV 32 x 4 or 8 warps, 64 x 8, 64 x 4 "
@@ -477,7 +400,7 @@ gdn_status gdn_scan_plan(const gdn_scan_problem *pb, const gdn_device_info *dev,
     /* chunk_delta_h on the warpgroup scan: 2 (its producer warpgroup runs a stage ahead; a
      * third measured slower on an H200 at TP1 8 x 8192, 911 vs 869 us, level elsewhere). */
     const int deep_stages = col == 2 && pb->o_mode == 0 ? 2 : 3;
-    for (stages = mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? min_stages : deep_stages;
+    for (stages = gdn_scan_mean_chunks(pb->batch) <= 4 && pb->batch->segments == NULL ? min_stages : deep_stages;
          stages > min_stages && gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit; --stages) {
     }
     if (gdn_scan_config_smem(K, col, bv, stages, pb->o_mode) > limit)
@@ -525,7 +448,7 @@ gdn_status gdn_scan_prepare(const gdn_scan_problem *pb, const gdn_scan_config *c
   GDN_TRY(gdn_scan_validate(pb));
   if (cfg == NULL) return gdn_fail(GDN_ERROR_INVALID_ARGUMENT, "cfg is NULL: call the plan function first");
   const int K = gdn_scan_problem_K(pb), V = (int)pb->u->sizes[2], Hv = (int)pb->w->sizes[1];
-  if (cfg->o_mode != pb->o_mode || !supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
+  if (cfg->o_mode != pb->o_mode || !gdn_scan_supported(K, cfg->column_split, cfg->bv, cfg->num_warps) || V % cfg->bv != 0 ||
       (cfg->column_split == 3 && cfg->o_mode != 0) || cfg->num_stages < (cfg->column_split >= 2 ? 2 : 1) ||
       cfg->num_stages > 4 ||
       cfg->smem_bytes != gdn_scan_config_smem(K, cfg->column_split, cfg->bv, cfg->num_stages, cfg->o_mode) ||

@@ -41,6 +41,23 @@ int gdn_scan_default_column_split(const gdn_batch *batch, int Hv, int K, int V, 
  * otherwise. */
 int gdn_scan_fold_default(const gdn_batch *batch, int Hv, int K, int V, const gdn_device_info *dev);
 
+/* The built kernels: (kernel, BV, warps) pairs (col 0 row groups, 1 column split, 2 its
+ * warpgroup form, 3 the key-row warpgroup scan). */
+int gdn_scan_supported(int K, int col, int bv, int warps);
+/* The warpgroup kernels are built (sm_90a) and run here: K = 128, compute capability 9.0;
+ * gdn_scan_hopper_wg: and GDN_CHUNK_H_WGMMA is not 0. */
+int gdn_scan_wgmma_device(int K, const gdn_device_info *dev);
+int gdn_scan_hopper_wg(int K, const gdn_device_info *dev);
+/* Chunks per sequence at the batch capacity, on average. */
+int64_t gdn_scan_mean_chunks(const gdn_batch *b);
+
+/* The key-row warpgroup scan (scan_plan_key_rows.c): plans it where GDN_CHUNK_H_KEY_ROWS=1
+ * asks for it, or where no override names another kernel and its default takes the problem
+ * (*taken = 1, cfg filled); *taken = 0 leaves the plan to the other kernels. env_*: the other
+ * scan knobs as gdn_scan_plan read them. */
+gdn_status gdn_scan_plan_key_rows(const gdn_scan_problem *pb, const gdn_device_info *dev, int env_bv, int env_warps,
+                                  int env_stages, int env_col, int env_wg, gdn_scan_config *cfg, int *taken);
+
 gdn_scan_problem gdn_scan_problem_delta_h(const gdn_chunk_delta_h_args *a);
 gdn_scan_problem gdn_scan_problem_scan_o(const gdn_chunk_scan_o_args *a);
 

@@ -89,8 +89,15 @@ static void test_hopper_scan_defaults(void) {
   gdn_device_info dev = gdn_device_info_hopper();
   gdn_scan_config cfg;
   gdn_chunk_delta_h_args a = delta_h_batch(4, 32768, 4, 8);
+  setenv("GDN_CHUNK_H_KEY_ROWS", "1", 1); /* succeeds where this build has the sm_90a kernels */
+  const int built = gdn_chunk_delta_h_plan(&a, &dev, &cfg) == GDN_SUCCESS;
+  setenv("GDN_CHUNK_H_WGMMA", "0", 1);
+  CHECK_FAIL_NAMES(gdn_chunk_delta_h_plan(&a, &dev, &cfg), GDN_ERROR_INVALID_ARGUMENT,
+                   "GDN_CHUNK_H_WGMMA=0");
+  unsetenv("GDN_CHUNK_H_WGMMA");
+  unsetenv("GDN_CHUNK_H_KEY_ROWS");
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
-  if (cfg.column_split != 3) { /* no sm_90a kernels in this build */
+  if (!built) { /* no sm_90a kernels in this build */
     CHECK(cfg.column_split == 0, "TP4 4 x 8192 delta_h without sm_90a kernels: col %d", cfg.column_split);
     return;
   }
@@ -119,6 +126,11 @@ static void test_hopper_scan_defaults(void) {
   sa.max_tokens = 8192;
   CHECK(gdn_chunk_delta_h_context_parallel(&sa, 8, 128, 128, &dev) == -1 && sa.cp_min_chunks == 0,
         "TP4 1 x 8192 delta_h: segmented");
+  memset(&sa, 0, sizeof sa); /* V = 256: 256 chains, more than the key rows take: the prefill's policy cuts */
+  sa.max_seqs = 1;
+  sa.max_tokens = 32768;
+  CHECK(gdn_chunk_delta_h_context_parallel(&sa, 32, 128, 256, &dev) == 0 && sa.cp_min_chunks > 0,
+        "TP1 1 x 32768 V 256 delta_h: not segmented");
   const int pairs[2][2] = {{8, 8}, {8, 32}}; /* (sequences, Hv): 64 and 256 pairs */
   for (int i = 0; i < 2; ++i) {
     gdn_chunk_delta_h_args d = delta_h_batch(pairs[i][0], 65536, pairs[i][1] / 2, pairs[i][1]);

@@ -440,10 +440,13 @@ static void run_case(const tcase *c) {
     ds.h = gdn_tensor_4d(d_h, GDN_DTYPE_F32, sb.max_chunks, Hv, K, V);
     ds.cp_workspace_bytes = gdn_scan_cp_workspace_bytes(&sb, Hv, V, K);
     ds.cp_workspace = gdn_dmalloc(ds.cp_workspace_bytes);
-    static const char *kname[] = {"row groups", "column split", "warpgroup column split", "key rows"};
-    for (int kernel = 0; kernel < 4; ++kernel) {
+    static const char *kname[] = {"row groups", "column split", "warpgroup column split", "key rows",
+                                  "key rows BV 128"};
+    for (int ki = 0; ki < 5; ++ki) {
+      const int kernel = ki < 4 ? ki : 3;
       if (kernel >= 1 && K > 128) continue;
-      gdn_test_scan_env(kernel == 3 ? 32 : kernel ? 64 : 32, 4, 2, kernel);
+      if (ki == 4) gdn_test_scan_env(128, 16, 2, 3); /* two identity blocks' worth of rows in one CTA */
+      else gdn_test_scan_env(kernel == 3 ? 32 : kernel ? 64 : 32, 4, 2, kernel);
       gdn_scan_config scfg;
       gdn_status ps = gdn_chunk_delta_h_plan(&ds, &dev, &scfg);
       gdn_test_scan_env(0, 0, 0, -1);
@@ -458,13 +461,13 @@ static void run_case(const tcase *c) {
       char what[96];
       double *hh = gdn_dalloc(nhout), *pp = gdn_dalloc(npool);
       gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
-      snprintf(what, sizeof what, "delta_h segmented L=%d %s: h", seg, kname[kernel]);
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: h", seg, kname[ki]);
       check_rel(what, c, hh, h_ref, nhout, bound16(c->dt));
       gdn_download(c->dt, d_vn, nv, tmp);
-      snprintf(what, sizeof what, "delta_h segmented L=%d %s: v_new", seg, kname[kernel]);
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: v_new", seg, kname[ki]);
       check_rel(what, c, tmp, vn_ref, nv, bound16(c->dt));
       gdn_download(GDN_DTYPE_F32, d_pool, npool, pp);
-      snprintf(what, sizeof what, "delta_h segmented L=%d %s: final state", seg, kname[kernel]);
+      snprintf(what, sizeof what, "delta_h segmented L=%d %s: final state", seg, kname[ki]);
       check_rel(what, c, pp, pool_ref, npool, bound16(c->dt));
       free(hh);
       free(pp);
@@ -492,15 +495,15 @@ static void run_case(const tcase *c) {
   }
 
   /* ---- the state-pool forms on chunk_delta_h, on the planned kernel and each one by override:
-   * a bf16 pool read from slots and written to copy-on-write rows (slots_out: sequence 0 to
-   * row 0, 1 to row 1, the others in place or nowhere), checkpoints after every chunk.
-   * Oracle: the float64 recurrence from the bf16-rounded pool; every pool and checkpoint row
-   * not written keeps its bits. */
+   * a bf16 pool read from slots and written to a copy-on-write row (slots_out: sequence 0 to
+   * row 0, the others in place or nowhere), checkpoints after every chunk, a bf16 h (the
+   * 16-byte staged store). Oracle: the float64 recurrence from the bf16-rounded pool; every
+   * pool and checkpoint row not written keeps its bits. */
   {
     int32_t sout[8], ckoff[8];
     int ck_rows = 1; /* row 0 never named */
     for (int i = 0; i < N; ++i) {
-      sout[i] = i < 2 && slots[i] >= 0 ? i : slots[i];
+      sout[i] = i == 0 ? 0 : slots[i];
       ckoff[i] = c->lens[i] >= 64 ? ck_rows : -1; /* full chunks end a checkpoint each */
       ck_rows += c->lens[i] / 64;
     }
@@ -515,7 +518,7 @@ static void run_case(const tcase *c) {
     gdn_ref_shape sh2 = sh;
     gdn_ref_chunk_delta_h(&sh2, Hkk, kk, w, u, c->use_gk ? NULL : Gs, Gk, scratch, sref, h_s, NULL);
     double *want_pool = gdn_dalloc(npool), *want_ck = gdn_dalloc(srow * (size_t)ck_rows);
-    char pool_written[16] = {0}, ck_written[64] = {0};
+    char *pool_written = (char *)calloc((size_t)NSLOT, 1), *ck_written = (char *)calloc((size_t)ck_rows, 1);
     memcpy(want_pool, pool_b, npool * sizeof(double));
     for (int i = 0; i < N; ++i) {
       if (sout[i] >= 0) {
@@ -559,7 +562,9 @@ static void run_case(const tcase *c) {
     dp.state = gdn_tensor_4d(d_pb, GDN_DTYPE_BF16, NSLOT, Hv, V, K);
     dp.checkpoints = gdn_tensor_4d(d_ck, GDN_DTYPE_F32, ck_rows, Hv, V, K);
     dp.checkpoint_every = 64;
+    dp.h = gdn_tensor_4d(d_h, c->dt, batch.max_chunks, Hv, K, V); /* 16-bit h: the staged 16-byte stores */
     static const int pcfgs[][4] = {{0, 0, 0, -1}, {32, 4, 2, 3}, {64, 8, 2, 3}, {64, 4, 2, 2}, {64, 4, 2, 1}, {32, 4, 2, 0}};
+    int ran_kr_pool = 0;
     for (size_t ci = 0; ci < sizeof pcfgs / sizeof pcfgs[0]; ++ci) {
       if (pcfgs[ci][0] && V % pcfgs[ci][0] != 0) continue;
       gdn_test_scan_env(pcfgs[ci][0], pcfgs[ci][1], pcfgs[ci][2], pcfgs[ci][3]);
@@ -568,6 +573,7 @@ static void run_case(const tcase *c) {
       gdn_test_scan_env(0, 0, 0, -1);
       if (ps == GDN_ERROR_UNSUPPORTED) continue;
       CHECK(ps == GDN_SUCCESS, "[%s] pool-forms plan %zu: %s", c->name, ci, gdn_get_last_error());
+      ran_kr_pool += scfg.column_split == 3;
       CUDA_OK(cudaMemcpy(d_pb, pb_host, npool * 2, cudaMemcpyHostToDevice));
       gdn_poison(d_ck, srow * (size_t)ck_rows * 4);
       void *ck_before = gdn_download_raw(d_ck, srow * (size_t)ck_rows * 4);
@@ -576,8 +582,8 @@ static void run_case(const tcase *c) {
       CUDA_OK(cudaDeviceSynchronize());
       char what[128];
       double *hh = gdn_dalloc(nhout);
-      gdn_download(GDN_DTYPE_F32, d_h, nhout, hh);
-      snprintf(what, sizeof what, "pool forms (kernel %d, BV %d): h", scfg.column_split, scfg.bv);
+      gdn_download(c->dt, d_h, nhout, hh);
+      snprintf(what, sizeof what, "pool forms (kernel %d, BV %d): 16-bit h", scfg.column_split, scfg.bv);
       check_rel(what, c, hh, h_s, nhout, bound16(c->dt));
       free(hh);
       uint16_t *pool_got = (uint16_t *)gdn_download_raw(d_pb, npool * 2);
@@ -606,8 +612,11 @@ static void run_case(const tcase *c) {
       }
       free(pool_got); free(ck_got); free(ck_before); free(pg); free(wg);
     }
+    if (dev.cc_major == 9 && dev.cc_minor == 0 && K == 128)
+      CHECK(ran_kr_pool > 0, "[%s] pool forms: the key-row warpgroup scan never ran on compute capability 9.0", c->name);
     cudaFree(d_pb); cudaFree(d_ck); cudaFree(d_sout); cudaFree(d_ckoff); cudaFree(sp.workspace);
     free(pb_host); free(pool_b); free(scratch); free(h_s); free(want_pool); free(want_ck);
+    free(pool_written); free(ck_written);
   }
 
   /* ---- chunk_delta_h with BOTH gates as FLA passes them: g scalar (scales v_new, S) and
