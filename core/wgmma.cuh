@@ -29,19 +29,23 @@ __device__ __forceinline__ uint32_t gdn_sw128_offset(int r, int chunk) {
   return (uint32_t)(r * 128 + ((chunk ^ (r & 7)) << 4));
 }
 
-/* Descriptor of a 128-byte-swizzled operand starting at `p` (shared memory). */
-__device__ __forceinline__ uint64_t gdn_wgmma_desc(const void *p, uint32_t lbo_bytes, uint32_t sbo_bytes) {
+/* Descriptor of a swizzled operand starting at `p` (shared memory); swizzle: 1 128-byte, 2
+ * 64-byte (the descriptor's layout field). */
+__device__ __forceinline__ uint64_t gdn_wgmma_desc_swizzle(const void *p, uint32_t lbo_bytes, uint32_t sbo_bytes,
+                                                           uint32_t swizzle) {
   const uint64_t addr = gdn_smem_addr(p);
   return ((addr & 0x3ffffu) >> 4) | ((uint64_t)((lbo_bytes >> 4) & 0x3fffu) << 16) |
-         ((uint64_t)((sbo_bytes >> 4) & 0x3fffu) << 32) | ((uint64_t)1 << 62);
+         ((uint64_t)((sbo_bytes >> 4) & 0x3fffu) << 32) | ((uint64_t)swizzle << 62);
+}
+/* Descriptor of a 128-byte-swizzled operand starting at `p` (shared memory). */
+__device__ __forceinline__ uint64_t gdn_wgmma_desc(const void *p, uint32_t lbo_bytes, uint32_t sbo_bytes) {
+  return gdn_wgmma_desc_swizzle(p, lbo_bytes, sbo_bytes, 1);
 }
 /* A 64-byte-swizzled operand (16-bit tiles of 32 columns, 64-byte rows in 512-byte atoms of 8
  * rows, chunk c of row r at c ^ ((r / 2) % 4)), read MN-major: 8-row groups `sbo_bytes` apart;
  * the leading offset (the next 32 columns) is unused by the 32-wide tiles that take it. */
 __device__ __forceinline__ uint64_t gdn_wgmma_desc_sw64_mn(const void *p, uint32_t sbo_bytes) {
-  const uint64_t addr = gdn_smem_addr(p);
-  return ((addr & 0x3ffffu) >> 4) | ((uint64_t)1 << 16) | ((uint64_t)((sbo_bytes >> 4) & 0x3fffu) << 32) |
-         ((uint64_t)2 << 62);
+  return gdn_wgmma_desc_swizzle(p, 16, sbo_bytes, 2);
 }
 /* Byte offset of the 16-byte chunk `chunk` (0..3) of row r in a 64-byte-swizzled tile. */
 __device__ __forceinline__ uint32_t gdn_sw64_offset(int r, int chunk) {

@@ -82,6 +82,31 @@ template <int WG> struct gdn_scan_wg_regs {
                 "register split");
 };
 
+/* Before the warpgroups split: thread 0 initializes the stages' mbarriers (full[s]: the
+ * producer's threads and thread 0's copy-engine arrival; empty[s]: the nt compute threads),
+ * the producer's first thread fetches the copy-engine maps (q and aqk with an output), then
+ * a CTA barrier. */
+template <int O_MODE>
+__device__ __forceinline__ void gdn_scan_wg_setup(const gdn_scan_params &p, uint64_t *full, uint64_t *empty, int stages,
+                                                  int nt) {
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < stages; ++i) {
+      gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
+      gdn_mbar_init(empty + i, nt);
+    }
+    gdn_mbar_init_fence(); /* the copy engine completes on them: its proxy sees the init */
+  }
+  if (threadIdx.x == nt && p.tma) { /* the maps into the copy engine's cache while the CTA sets up */
+    gdn_tma_prefetch_map(&p.tma_k);
+    gdn_tma_prefetch_map(&p.tma_w);
+    if (O_MODE) {
+      gdn_tma_prefetch_map(&p.tma_q);
+      gdn_tma_prefetch_map(&p.tma_a);
+    }
+  }
+  __syncthreads();
+}
+
 /* The producer warpgroup: chunk c into stage c % stages once the compute warpgroups have
  * released that stage's previous chunk. full[s] takes GDN_SCAN_WG_PRODUCER_THREADS + 1
  * arrivals a use: one per producer thread when its cp.async have landed, and thread 0's
@@ -176,22 +201,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   /* the output norm: this chunk's z tile [64][BV] and the weight [BV] as fp32 */
   elem *zs = (elem *)(empty + 4);
   float *nws = (float *)(zs + 64 * BV);
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < stages; ++i) {
-      gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
-      gdn_mbar_init(empty + i, NT);
-    }
-    gdn_mbar_init_fence(); /* the copy engine completes on them: its proxy sees the init */
-  }
-  if (threadIdx.x == NT && p.tma) { /* the maps into the copy engine's cache while the CTA sets up */
-    gdn_tma_prefetch_map(&p.tma_k);
-    gdn_tma_prefetch_map(&p.tma_w);
-    if (O_MODE) {
-      gdn_tma_prefetch_map(&p.tma_q);
-      gdn_tma_prefetch_map(&p.tma_a);
-    }
-  }
-  __syncthreads();
+  gdn_scan_wg_setup<O_MODE>(p, full, empty, stages, NT);
 
   if (wg == WG) { /* the producer warpgroup */
     gdn_setmaxnreg_dec<gdn_scan_wg_regs<WG>::producer>();

@@ -90,18 +90,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   unsigned char *tiles = smem + (size_t)stages * SM::stage + (size_t)(wg < WG ? wg : 0) * TL::bytes;
   unsigned char *Sb = tiles + TL::sb, *Vp = tiles + TL::vp;
   uint64_t *full = (uint64_t *)(smem + (size_t)stages * SM::stage + (size_t)WG * TL::bytes), *empty = full + 4;
-  if (threadIdx.x == 0) {
-    for (int i = 0; i < stages; ++i) {
-      gdn_mbar_init(full + i, GDN_SCAN_WG_PRODUCER_THREADS + 1);
-      gdn_mbar_init(empty + i, NT);
-    }
-    gdn_mbar_init_fence();
-  }
-  if (threadIdx.x == NT && p.tma) {
-    gdn_tma_prefetch_map(&p.tma_k);
-    gdn_tma_prefetch_map(&p.tma_w);
-  }
-  __syncthreads();
+  gdn_scan_wg_setup<0>(p, full, empty, stages, NT);
   if (wg == WG) {
     if constexpr (gdn_scan_wgk_regs<WG>::realloc) gdn_setmaxnreg_dec<gdn_scan_wgk_regs<WG>::producer>();
     gdn_scan_wg_produce<K, BV, 0, elem, 0>(p, w, smem, full, empty);
