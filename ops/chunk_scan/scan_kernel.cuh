@@ -265,11 +265,22 @@ template <typename T>
 __device__ __forceinline__ void gdn_scan_state_put(const gdn_scan_work &w, int v, int k, float x) {
   if (v < w.dst_rows) ((T *)w.dst)[(int64_t)v * w.dst_v + (int64_t)k * w.dst_k] = gdn_from_float<T>(x);
 }
+/* The base of the checkpoint row that chunk c (of the segment) ends. */
+__device__ __forceinline__ void *gdn_scan_ckpt_row(const gdn_scan_params &p, const gdn_scan_work &w, int c) {
+  const int64_t row = w.ckpt_row0 + (w.chunk0 + c + 1) / p.ckpt_chunks - 1;
+  return (char *)p.ckpt + (row * p.ck_row + (int64_t)w.head * p.ck_h) * (int64_t)gdn_dtype_bytes(p.ck_dt);
+}
 /* Chunk c (of the segment) ends a checkpoint: the base of its checkpoint row, else NULL. */
 __device__ __forceinline__ void *gdn_scan_ckpt_at(const gdn_scan_params &p, const gdn_scan_work &w, int c, int L) {
   if (w.ckpt_row0 < 0 || L != 64 || (w.chunk0 + c + 1) % p.ckpt_chunks != 0) return NULL;
-  const int64_t row = w.ckpt_row0 + (w.chunk0 + c + 1) / p.ckpt_chunks - 1;
-  return (char *)p.ckpt + (row * p.ck_row + (int64_t)w.head * p.ck_h) * (int64_t)gdn_dtype_bytes(p.ck_dt);
+  return gdn_scan_ckpt_row(p, w, c);
+}
+/* The same decision alone, for the warpgroup kernels to take at the top of a chunk: there
+ * the work fields it reads live in local memory, and a load issued at the chunk's end
+ * waits behind the chunk's global stores (bench/NOTES.md). No checkpoint buffer: false
+ * without reading them. */
+__device__ __forceinline__ bool gdn_scan_ckpt_due(const gdn_scan_params &p, const gdn_scan_work &w, int c, int L) {
+  return p.ckpt != NULL && w.ckpt_row0 >= 0 && L == 64 && (w.chunk0 + c + 1) % p.ckpt_chunks == 0;
 }
 
 /* Issues the loads of chunk c into stage buffer `st` (none past the last chunk). */

@@ -230,6 +230,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
+    const bool ck_due = !O_MODE && gdn_scan_ckpt_due(p, w, c, L); /* chunk_delta_h: decided early */
     unsigned char *st = smem + (size_t)sidx * SM::stage;
     if constexpr (NORM) gdn_scan_norm_load_z<BV, NT>(p, zs, head, t0, L, threadIdx.x);
     gdn_mbar_wait(full + sidx, sphase);
@@ -244,7 +245,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
 
     uint32_t sb[KT][2]; /* the A operand of the state products */
     gdn_col_pack_state<KT, IS_F16>(s, sb);
-    if (p.h != NULL) /* h_c = S */
+    if (O_MODE && p.h != NULL) /* h_c = S */
       gdn_col_store_h<K, O_MODE, elem>(p, s, sb, ostage, (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0);
 
     /* ---- X^T = S^T w^T (S^T k^T folded) and the state half of o^T, S^T q^T: both read
@@ -256,6 +257,12 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
     if (O_MODE) gdn_wg_state_product<K, IS_F16>(&oa[0][0], sb, st + SM::off_q);
     gdn_wgmma_commit();
     if (WG == 2 && !(wg == 1 && c == nchunks - 1)) gdn_named_arrive(2 - wg, 256); /* the other's turn */
+    if (!O_MODE && p.h != NULL) { /* chunk_delta_h: h_c = S while X runs, packed again (sb is X's
+                                   * operand); stored before the products, its stores held them up */
+      uint32_t hb[KT][2];
+      gdn_col_pack_state<KT, IS_F16>(s, hb);
+      gdn_col_store_h<K, O_MODE, elem>(p, s, hb, ostage, (chunk_base + c) * p.h_sc + (int64_t)head * p.h_sh + vcol0);
+    }
     gdn_wgmma_wait<0>();
     gdn_wgmma_fence_regs<32>(&xt[0][0]);
     if (O_MODE) gdn_wgmma_fence_regs<32>(&oa[0][0]);
@@ -304,7 +311,7 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
     }
     gdn_wgmma_wait<0>();
     gdn_wgmma_fence_regs<4 * KT>(&s[0][0]);
-    if (void *ck = gdn_scan_ckpt_at(p, w, c, L)) {
+    if (void *ck = O_MODE ? gdn_scan_ckpt_at(p, w, c, L) : ck_due ? gdn_scan_ckpt_row(p, w, c) : NULL) {
       gdn_scan_work cw = w;
       cw.dst = ck; cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
       gdn_col_state_store<KT>(s, cw, vcol0);

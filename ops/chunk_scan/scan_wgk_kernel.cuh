@@ -87,13 +87,15 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   const int lane = threadIdx.x & 31, wp = (threadIdx.x >> 5) & 3, g8 = lane >> 2, t4 = lane & 3;
   const int wg = threadIdx.x >> 7;
   const int stages = p.stages;
-  unsigned char *tiles = smem + (size_t)stages * SM::stage + (size_t)(wg < WG ? wg : 0) * TL::bytes;
+  /* the warpgroups' tiles first, then the stages: a tile's address does not depend on the
+   * stage count (a product with it was a value ptxas kept in local memory) */
+  unsigned char *tiles = smem + (size_t)(wg < WG ? wg : 0) * TL::bytes, *stage0 = smem + (size_t)WG * TL::bytes;
   unsigned char *Sb = tiles + TL::sb, *Vp = tiles + TL::vp;
-  uint64_t *full = (uint64_t *)(smem + (size_t)stages * SM::stage + (size_t)WG * TL::bytes), *empty = full + 4;
+  uint64_t *full = (uint64_t *)(stage0 + (size_t)stages * SM::stage), *empty = full + 4;
   gdn_scan_wg_setup<0>(p, full, empty, stages, NT);
   if (wg == WG) {
     if constexpr (gdn_scan_wgk_regs<WG>::realloc) gdn_setmaxnreg_dec<gdn_scan_wgk_regs<WG>::producer>();
-    gdn_scan_wg_produce<K, BV, 0, elem, 0>(p, w, smem, full, empty);
+    gdn_scan_wg_produce<K, BV, 0, elem, 0>(p, w, stage0, full, empty);
     return;
   }
   if constexpr (gdn_scan_wgk_regs<WG>::realloc) gdn_setmaxnreg_inc<gdn_scan_wgk_regs<WG>::consumer>();
@@ -118,9 +120,10 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
   for (int c = 0; c < nchunks; ++c) {
     const int t0 = t_begin + 64 * c;
     const int L = min(64, t_end - t0);
-    unsigned char *st = smem + (size_t)sidx * SM::stage;
+    const bool ck_due = gdn_scan_ckpt_due(p, w, c, L);
+    unsigned char *st = stage0 + (size_t)sidx * SM::stage;
     const unsigned char *Ks = st + SM::off_k, *Ws = st + SM::off_w;
-    const elem *Us = (const elem *)(st + SM::off_u);
+    elem *Us = (elem *)(st + SM::off_u);
     const float *Gs = (const float *)(st + SM::off_g), *Kf = (const float *)(st + SM::off_kf);
 
     /* ---- Sb = S (16-bit) */
@@ -194,16 +197,17 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
     gdn_wgmma_wait<0>();
     gdn_wgmma_fence_regs<16>(x);
 
-    /* ---- v_new = u - X (kept for its store), v' = ff v_new into Vp */
-    uint32_t vn[4][2];
+    /* ---- v_new = u - X in place of the u it was formed from (each thread rewrites the
+     * elements it read; the warp then stores its 16 rows from there), v' = ff v_new into Vp */
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
       for (int hf = 0; hf < 2; ++hf) {
         const int r = r0 + 8 * hf, col = GDN_WGK_COL(j, 0);
-        const float2 uu = gdn_unpack2<IS_F16>(*(const uint32_t *)(Us + r * SM::BVP + ucol + col));
+        uint32_t *up = (uint32_t *)(Us + r * SM::BVP + ucol + col);
+        const float2 uu = gdn_unpack2<IS_F16>(*up);
         const float v0 = uu.x - x[4 * j + 2 * hf], v1 = uu.y - x[4 * j + 2 * hf + 1];
-        vn[j][hf] = gdn_pack2<IS_F16>(v0, v1);
+        *up = gdn_pack2<IS_F16>(v0, v1);
         pk[j][hf] = gdn_pack2<IS_F16>(v0 * ff[hf], v1 * ff[hf]);
       }
     gdn_wgk_stage_rows(pk, Vp, 16 * wp);
@@ -234,13 +238,16 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
         gdn_wgmma_ss_n32<IS_F16, 1, 1>(s[h], gdn_wgmma_desc_mn(Ks + h * (64 * 128), 64 * 128) + kb * (2048 / 16),
                                        vp_desc + kb * (1024 / 16), 1);
     gdn_wgmma_commit();
-    if (p.v_new != NULL) { /* v_new out while the products run */
+    if (p.v_new != NULL) { /* v_new out while the products run: the warp's rows 16wp.., whole
+                            * 64-byte row segments of 16 bytes a lane (4-byte stores from the
+                            * fragments wrote half sectors) */
+      __syncwarp();
       elem *vn_out = (elem *)p.v_new + (int64_t)t0 * p.vn_st + (int64_t)head * p.vn_sh + vcol0;
 #pragma unroll
-      for (int hf = 0; hf < 2; ++hf)
-        if (r0 + 8 * hf < L)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) *(uint32_t *)(vn_out + (int64_t)(r0 + 8 * hf) * p.vn_st + GDN_WGK_COL(j, 0)) = vn[j][hf];
+      for (int i = 0; i < 2; ++i) {
+        const int r = 16 * wp + 8 * i + (lane >> 2), ch = lane & 3;
+        if (r < L) *(uint4 *)(vn_out + (int64_t)r * p.vn_st + 8 * ch) = *(const uint4 *)(Us + r * SM::BVP + ucol + 8 * ch);
+      }
     }
     gdn_wgmma_wait<0>();
     gdn_wgmma_fence_regs<16>(s[0]);
@@ -251,9 +258,9 @@ __global__ void __launch_bounds__(WG * 128 + GDN_SCAN_WG_PRODUCER_THREADS, WG ==
       sphase ^= 1;
     }
 
-    if (void *ck = gdn_scan_ckpt_at(p, w, c, L)) {
+    if (ck_due) {
       gdn_scan_work cw = w;
-      cw.dst = ck; cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
+      cw.dst = gdn_scan_ckpt_row(p, w, c); cw.dst_v = p.ck_v; cw.dst_k = p.ck_k; cw.dst_dt = p.ck_dt; cw.dst_rows = p.V;
       gdn_wgk_state_store(s, cw, vcol0, wp, g8, t4);
     }
   }
