@@ -10,20 +10,19 @@
  * ~1.0 us on an H200 (the column-split forms' 64 / 128-column chains: 2.0 / 3.4 us), so it
  * takes batches whose BV 32 chains fit one CTA an SM; at two an SM they take turns (TP4
  * 8 x 8192, 256 chains: 280 us vs the warpgroup column split's 254). BV 128 (four chains a
- * CTA sharing the k / w tiles) for sequences of <= 4 chunks and where one CTA a pair fills
- * 3/4 of the SMs or more (one wave; below that the idle SMs lose: TP4 8 x 8192 400 vs 253).
+ * CTA sharing the k / w tiles) for sequences of <= 4 chunks and wherever one CTA a pair fills
+ * 3/4 of the SMs or more (below that the idle SMs lose: TP4 8 x 8192 400 vs 253).
  * Measured (bench_chunk_delta_h; key rows vs the planner without them): TP1 1 x 8192 142.6 vs
  * 246.7 us (segmented), TP2 1 x 8192 125.4 vs 159.5 (segmented), TP4 1 x 8192 122.4 vs 131.7
- * (segmented), TP4 4 x 2048 43.2 vs 106.4 (segmented), TP1 64 x 128 223.2 vs 259.8 (row
- * groups), TP1 4 x 2048 BV 128 120.6 vs 137.7; TP1 8 x 8192 keeps the column split (BV 128:
- * 997 vs 862). Segmented batches keep it too (TP4 1 x 8192: 131 vs 161). */
+ * (segmented), TP4 4 x 2048 43.2 vs 106.4 (segmented), TP1 64 x 128 217.5 vs 258.7 (row
+ * groups); BV 128 against the column split at BV 128: TP1 4 x 2048 110.8 vs 120.0, TP1
+ * 8 x 8192 (256 pairs, two waves) 793.7 vs 854.0. Segmented batches keep the column split
+ * (TP4 1 x 8192: 131 vs 161). */
 static int key_rows_bv(const gdn_batch *b, int Hv, int V, const gdn_device_info *dev) {
   if (b->segments != NULL) return 0;
   const int64_t pairs = (int64_t)b->max_seqs * Hv;
   if (pairs * (V / 32) <= dev->sm_count) return 32;
-  if (V % 128 == 0 &&
-      (gdn_scan_mean_chunks(b) <= 4 || (pairs <= dev->sm_count && 4 * pairs >= 3 * (int64_t)dev->sm_count)))
-    return 128;
+  if (V % 128 == 0 && (gdn_scan_mean_chunks(b) <= 4 || 4 * pairs >= 3 * (int64_t)dev->sm_count)) return 128;
   return 0;
 }
 

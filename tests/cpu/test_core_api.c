@@ -74,7 +74,8 @@ static void test_delta_h_validation(void) {
 /* The Hopper planner's shape rules (measured on an H200, bench/NOTES.md), where this build has
  * the warpgroup kernels: chunk_delta_h for a TP4 rank (Hk 4, Hv 8) at 8 x 8192 tokens (64
  * pairs) on CTAs of one warpgroup (BV 64, 2 stages); at 4 x 8192 (32 pairs) the key-row scan
- * at BV 32, and for 64 short sequences at BV 128 (the row groups without sm_90a kernels);
+ * at BV 32, at BV 128 for 64 short sequences and from 3/4 of the SMs' pairs up (TP1 4 x 2048,
+ * 8 x 8192; the row groups without sm_90a kernels);
  * the folded forward at 64 pairs BV 64, at 8 x 8192 TP1 (256 pairs) BV 128. */
 static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
   gdn_chunk_delta_h_args a = delta_h_args(T, Hk, Hv, 128, 128);
@@ -114,6 +115,10 @@ static void test_hopper_scan_defaults(void) {
   a = delta_h_batch(4, 8192, 16, 32); /* TP1 4 x 2048: 128 pairs, one CTA each fills the SMs */
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
   CHECK(cfg.column_split == 3 && cfg.bv == 128, "TP1 4 x 2048 delta_h: col %d BV %d", cfg.column_split, cfg.bv);
+  a = delta_h_batch(8, 65536, 16, 32); /* TP1 8 x 8192: 256 pairs, two waves of one CTA each */
+  CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
+  CHECK(cfg.column_split == 3 && cfg.bv == 128 && cfg.num_stages == 2, "TP1 8 x 8192 delta_h: col %d BV %d stages %d",
+        cfg.column_split, cfg.bv, cfg.num_stages);
   /* its context parallelism: 16 chains of 32 columns (one sequence, Hv 4) cut, TP4's 32 not */
   gdn_batch_setup_args sa;
   memset(&sa, 0, sizeof sa);
