@@ -10,8 +10,10 @@
  * ~1.0 us on an H200 (the column-split forms' 64 / 128-column chains: 2.0 / 3.4 us), so it
  * takes batches whose BV 32 chains fit one CTA an SM; at two an SM they take turns (TP4
  * 8 x 8192, 256 chains: 280 us vs the warpgroup column split's 254). BV 128 (four chains a
- * CTA sharing the k / w tiles) for sequences of <= 4 chunks and wherever one CTA a pair fills
- * 3/4 of the SMs or more (below that the idle SMs lose: TP4 8 x 8192 400 vs 253).
+ * CTA sharing the k / w tiles) for sequences of <= 4 chunks; BV 64 where its CTAs fit one an
+ * SM (TP4 8 x 8192, 128 CTAs: 228.1 vs 245.6 on the column split at BV 64); BV 128 wherever
+ * one CTA a pair fills 3/4 of the SMs or more (below that the idle SMs lose: TP4 8 x 8192
+ * 357 vs 246).
  * Measured (bench_chunk_delta_h; key rows vs the planner without them): TP1 1 x 8192 142.6 vs
  * 246.7 us (segmented), TP2 1 x 8192 125.4 vs 159.5 (segmented), TP4 1 x 8192 122.4 vs 131.7
  * (segmented), TP4 4 x 2048 43.2 vs 106.4 (segmented), TP1 64 x 128 217.5 vs 258.7 (row
@@ -22,7 +24,10 @@ static int key_rows_bv(const gdn_batch *b, int Hv, int V, const gdn_device_info 
   if (b->segments != NULL) return 0;
   const int64_t pairs = (int64_t)b->max_seqs * Hv;
   if (pairs * (V / 32) <= dev->sm_count) return 32;
-  if (V % 128 == 0 && (gdn_scan_mean_chunks(b) <= 4 || 4 * pairs >= 3 * (int64_t)dev->sm_count)) return 128;
+  const int short_seqs = gdn_scan_mean_chunks(b) <= 4;
+  if (V % 128 == 0 && short_seqs) return 128;
+  if (V % 64 == 0 && pairs * (V / 64) <= dev->sm_count) return 64;
+  if (V % 128 == 0 && 4 * pairs >= 3 * (int64_t)dev->sm_count) return 128;
   return 0;
 }
 

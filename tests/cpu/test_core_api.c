@@ -73,8 +73,8 @@ static void test_delta_h_validation(void) {
 
 /* The Hopper planner's shape rules (measured on an H200, bench/NOTES.md), where this build has
  * the warpgroup kernels: chunk_delta_h for a TP4 rank (Hk 4, Hv 8) at 8 x 8192 tokens (64
- * pairs) on CTAs of one warpgroup (BV 64, 2 stages); at 4 x 8192 (32 pairs) the key-row scan
- * at BV 32, at BV 128 for 64 short sequences and from 3/4 of the SMs' pairs up (TP1 4 x 2048,
+ * pairs) on the key-row scan at BV 64 (one CTA a 64-column block fits the SMs, 2 stages); at
+ * 4 x 8192 (32 pairs) at BV 32, at BV 128 for 64 short sequences and from 3/4 of the SMs' pairs up (TP1 4 x 2048,
  * 8 x 8192; the row groups without sm_90a kernels);
  * the folded forward at 64 pairs BV 64, at 8 x 8192 TP1 (256 pairs) BV 128. */
 static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
@@ -106,7 +106,7 @@ static void test_hopper_scan_defaults(void) {
         cfg.bv, cfg.num_warps, cfg.num_stages);
   a = delta_h_batch(8, 65536, 4, 8);
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
-  CHECK(cfg.column_split == 2 && cfg.bv == 64 && cfg.num_warps == 4 && cfg.num_stages == 2,
+  CHECK(cfg.column_split == 3 && cfg.bv == 64 && cfg.num_warps == 8 && cfg.num_stages == 2,
         "TP4 8 x 8192 delta_h: col %d BV %d warps %d stages %d", cfg.column_split, cfg.bv, cfg.num_warps, cfg.num_stages);
   a = delta_h_batch(64, 8192, 16, 32); /* 64 x 128 tokens: 2 chunks a sequence */
   CHECK_OK(gdn_chunk_delta_h_plan(&a, &dev, &cfg));
