@@ -74,9 +74,9 @@ static void test_delta_h_validation(void) {
 /* The Hopper planner's shape rules (measured on an H200, bench/NOTES.md), where this build has
  * the warpgroup kernels: chunk_delta_h for a TP4 rank (Hk 4, Hv 8) at 8 x 8192 tokens (64
  * pairs) on the key-row scan at BV 64 (one CTA a 64-column block fits the SMs, 2 stages); at
- * 4 x 8192 (32 pairs) at BV 32, at BV 128 for 64 short sequences and from 3/4 of the SMs' pairs up (TP1 4 x 2048,
- * 8 x 8192; the row groups without sm_90a kernels);
- * the folded forward at 64 pairs BV 64, at 8 x 8192 TP1 (256 pairs) BV 128. */
+ * 4 x 8192 (32 pairs) at BV 32; at BV 128 for 64 short sequences and from 3/4 of the SMs'
+ * pairs up (TP1 4 x 2048, 8 x 8192); the row groups without sm_90a kernels. The folded
+ * forward at 64 pairs BV 64, at 8 x 8192 TP1 (256 pairs) BV 128. */
 static gdn_chunk_delta_h_args delta_h_batch(int seqs, int T, int Hk, int Hv) {
   gdn_chunk_delta_h_args a = delta_h_args(T, Hk, Hv, 128, 128);
   a.batch = fake_batch(seqs, T);
